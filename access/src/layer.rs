@@ -1,0 +1,159 @@
+//! The tower layer that guards a gRPC server: for each call it looks up the
+//! method's access rule in the descriptors (`access.v1.rule`), verifies the
+//! bearer token unless the method is public, checks superuser and scope, and
+//! hands the verified [`Claims`] to the handler through the request extensions.
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use proto::access::v1::AccessRule;
+use tonic::Status;
+
+use crate::claims::{Claims, TokenType};
+use crate::verifier::{Verifier, VerifyError};
+
+/// Adds [`AccessService`] around a gRPC server.
+#[derive(Debug, Clone)]
+pub struct AccessLayer {
+    verifier: Verifier,
+}
+
+impl AccessLayer {
+    /// Guards calls with tokens checked by `verifier`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self { verifier }
+    }
+}
+
+impl<S> tower::Layer<S> for AccessLayer {
+    type Service = AccessService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+/// See [`AccessLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessService<S> {
+    inner: S,
+    verifier: Verifier,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AccessService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            // Paths outside the API (health, reflection) are open.
+            if let Some(rule) = proto::access_rule_for_path(request.uri().path())
+                && !rule.public
+            {
+                match authorize(&verifier, &rule, request.headers()).await {
+                    Ok(claims) => {
+                        request.extensions_mut().insert(claims);
+                    }
+                    Err(status) => return Ok(status.into_http()),
+                }
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+async fn authorize(
+    verifier: &Verifier,
+    rule: &AccessRule,
+    headers: &http::HeaderMap,
+) -> Result<Claims, Status> {
+    let token = bearer_token(headers)
+        .ok_or_else(|| Status::unauthenticated("missing bearer access token"))?;
+    let claims = verifier.verify(token).await.map_err(|e| match e {
+        VerifyError::KeysUnavailable => Status::unavailable(e.to_string()),
+        _ => Status::unauthenticated(e.to_string()),
+    })?;
+    if !rule.scope.is_empty() {
+        if !claims.has_scope(&rule.scope) {
+            return Err(Status::permission_denied(format!(
+                "this method needs the `{}` scope",
+                rule.scope
+            )));
+        }
+        return Ok(claims);
+    }
+    // Every other method acts for a signed-in user.
+    if claims.token_type != TokenType::Access {
+        return Err(Status::permission_denied(
+            "this method needs a user's access token",
+        ));
+    }
+    if rule.superuser && !claims.is_superuser {
+        return Err(Status::permission_denied(
+            "this method is for administrators",
+        ));
+    }
+    Ok(claims)
+}
+
+/// The token of an `authorization: Bearer <token>` header.
+fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The verified claims of the caller, put there by [`AccessLayer`]. A method
+/// that is not public always has them; their absence is a wiring bug.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Claims, Status> {
+    request.extensions().get::<Claims>().ok_or_else(|| {
+        tracing::error!("no verified claims on a request: is the AccessLayer installed?");
+        Status::unauthenticated("missing bearer access token")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn bearer_token_accepts_any_case_of_the_scheme() {
+        assert_eq!(bearer_token(&headers("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&headers("bearer abc")), Some("abc"));
+    }
+
+    #[test]
+    fn bearer_token_refuses_other_schemes_and_empty_tokens() {
+        assert_eq!(bearer_token(&headers("Basic abc")), None);
+        assert_eq!(bearer_token(&headers("Bearer ")), None);
+        assert_eq!(bearer_token(&headers("Bearer")), None);
+        assert_eq!(bearer_token(&http::HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! Verification of access tokens against the auth-service's public keys.
+//!
+//! The keys are fetched once at start and again when a token names a key id
+//! we do not hold (a key rotation), but at most once per
+//! [`VerifierSettings::min_refresh_interval`], so a flood of tokens with forged
+//! key ids cannot hammer the auth-service.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use proto::auth::v1::{GetJwksRequest, Jwk, auth_service_client::AuthServiceClient};
+use tokio::sync::{Mutex, RwLock};
+use tonic::transport::Channel;
+
+use crate::claims::{Claims, TokenType};
+
+/// Where the public keys come from.
+pub trait KeySource: Send + Sync + 'static {
+    /// The currently published keys.
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, String>>;
+}
+
+/// The keys published by the auth-service's `GetJwks` RPC.
+#[derive(Debug, Clone)]
+pub struct GrpcKeySource {
+    client: AuthServiceClient<Channel>,
+}
+
+impl GrpcKeySource {
+    /// Fetches keys over `channel`, a channel to the auth-service.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            client: AuthServiceClient::new(channel),
+        }
+    }
+}
+
+impl KeySource for GrpcKeySource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, String>> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            client
+                .get_jwks(GetJwksRequest {})
+                .await
+                .map(|response| response.into_inner().keys)
+                .map_err(|status| format!("GetJwks failed: {}", status.message()))
+        })
+    }
+}
+
+/// What a token must say to be accepted.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// The expected `iss`.
+    pub issuer: String,
+    /// The expected `aud`.
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Least time between two fetches of the keys.
+    pub min_refresh_interval: Duration,
+}
+
+/// Why a token was refused. The messages are safe to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The token is not a well-formed JWT.
+    #[error("malformed access token")]
+    Malformed,
+    /// The token's header names another algorithm than the key's.
+    #[error("access token signed with an unsupported algorithm")]
+    Algorithm,
+    /// The token names a key that is not published.
+    #[error("access token signed with an unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("access token signature is invalid")]
+    Signature,
+    /// The token has expired.
+    #[error("access token expired")]
+    Expired,
+    /// The token is not valid yet.
+    #[error("access token not valid yet")]
+    NotYetValid,
+    /// Wrong issuer, audience or type, or a claim is missing.
+    #[error("access token not accepted here")]
+    Claims,
+    /// The keys could not be fetched.
+    #[error("cannot verify tokens right now")]
+    KeysUnavailable,
+}
+
+/// Verifies tokens; cheap to clone.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: Box<dyn KeySource>,
+    settings: VerifierSettings,
+    validation: Validation,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When the keys were last fetched and whether that worked; held while
+    /// fetching so that concurrent misses share one fetch.
+    last_fetch: Mutex<Option<(Instant, bool)>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier that fetches its keys from `source` when first needed.
+    pub fn new(source: impl KeySource, settings: VerifierSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = settings.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        Self {
+            inner: Arc::new(Inner {
+                source: Box::new(source),
+                settings,
+                validation,
+                keys: RwLock::new(HashMap::new()),
+                last_fetch: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Fetches the keys now (at start, so the first request does not wait).
+    pub async fn refresh(&self) -> Result<(), VerifyError> {
+        self.fetch_keys(true).await
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        // Pinned: only the algorithm of our keys, whatever the header says.
+        if header.alg != Algorithm::EdDSA {
+            return Err(VerifyError::Algorithm);
+        }
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let key = match self.key(&kid).await {
+            Some(key) => key,
+            None => {
+                self.fetch_keys(false).await?;
+                self.key(&kid).await.ok_or(VerifyError::UnknownKey)?
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+            .map_err(|e| classify(e.kind()))?;
+        Ok(data.claims)
+    }
+
+    /// Verifies a user's access token (not a service token).
+    pub async fn verify_access(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify(token).await?;
+        if claims.token_type != TokenType::Access {
+            return Err(VerifyError::Claims);
+        }
+        Ok(claims)
+    }
+
+    async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.inner.keys.read().await.get(kid).cloned()
+    }
+
+    async fn fetch_keys(&self, force: bool) -> Result<(), VerifyError> {
+        let mut last_fetch = self.inner.last_fetch.lock().await;
+        if let Some((at, worked)) = *last_fetch
+            && !force
+            && at.elapsed() < self.inner.settings.min_refresh_interval
+        {
+            // Either another caller just fetched (and the key is there now)
+            // or the key id is unknown: do not ask again so soon.
+            return if worked {
+                Ok(())
+            } else {
+                Err(VerifyError::KeysUnavailable)
+            };
+        }
+        let fetched = self.inner.source.fetch().await;
+        *last_fetch = Some((Instant::now(), fetched.is_ok()));
+        let jwks = fetched.map_err(|e| {
+            tracing::warn!(error = %e, "cannot fetch the token signing keys");
+            VerifyError::KeysUnavailable
+        })?;
+        let mut keys = HashMap::new();
+        for jwk in jwks {
+            if jwk.kty != "OKP" || jwk.crv != "Ed25519" || jwk.alg != "EdDSA" {
+                continue;
+            }
+            match DecodingKey::from_ed_components(&jwk.x) {
+                Ok(key) => {
+                    keys.insert(jwk.kid, key);
+                }
+                Err(e) => tracing::warn!(kid = %jwk.kid, error = %e, "skipping a malformed key"),
+            }
+        }
+        *self.inner.keys.write().await = keys;
+        Ok(())
+    }
+}
+
+fn classify(kind: &jsonwebtoken::errors::ErrorKind) -> VerifyError {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+        ErrorKind::InvalidSignature => VerifyError::Signature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::Algorithm,
+        ErrorKind::InvalidIssuer
+        | ErrorKind::InvalidAudience
+        | ErrorKind::InvalidSubject
+        | ErrorKind::MissingRequiredClaim(_) => VerifyError::Claims,
+        _ => VerifyError::Malformed,
+    }
+}

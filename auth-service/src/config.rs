@@ -1,0 +1,99 @@
+//! The auth-service's configuration, read once from the environment at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `AUTH_LISTEN_ADDR` | `127.0.0.1:50051` | gRPC listen address |
+//! | `AUTH_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/auth` | the service's own database (the dev stack's by default) |
+//! | `AUTH_DATABASE_POOL_SIZE` | `10` | most database connections |
+//! | `AUTH_RUN_MIGRATIONS` | `true` | apply pending migrations at start |
+//! | `JWT_SIGNING_KEY_PATH` | `keys/signing-key.pem` | the active Ed25519 private key (PKCS#8 PEM) |
+//! | `JWT_GENERATE_KEY` | `false` | create the key file (mode 0600) when it is missing: for development |
+//! | `JWT_ISSUER` | `auth-service` | `iss` of every token |
+//! | `JWT_AUDIENCE` | `backbone` | `aud` of every token |
+//! | `ACCESS_TOKEN_TTL_SECS` | `900` | access token lifetime (15 min) |
+//! | `REFRESH_TOKEN_TTL_SECS` | `604800` | refresh token and session lifetime (7 days) |
+//! | `BCRYPT_COST` | `12` | bcrypt cost, 10 to 16 |
+//! | `BCRYPT_CONCURRENCY` | number of cores | hashes computed at once on the blocking pool |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use service_runtime::env::{ConfigError, Env, Source};
+
+/// See the module documentation for each variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AUTH_LISTEN_ADDR`.
+    pub listen_addr: SocketAddr,
+    /// `AUTH_DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `AUTH_DATABASE_POOL_SIZE`.
+    pub database_pool_size: usize,
+    /// `AUTH_RUN_MIGRATIONS`.
+    pub run_migrations: bool,
+    /// `JWT_SIGNING_KEY_PATH`.
+    pub signing_key_path: PathBuf,
+    /// `JWT_GENERATE_KEY`.
+    pub generate_signing_key: bool,
+    /// `JWT_ISSUER`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`.
+    pub audience: String,
+    /// `ACCESS_TOKEN_TTL_SECS`.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`.
+    pub refresh_token_ttl: Duration,
+    /// `BCRYPT_COST`.
+    pub bcrypt_cost: u32,
+    /// `BCRYPT_CONCURRENCY`.
+    pub bcrypt_concurrency: usize,
+}
+
+impl Config {
+    /// Reads the configuration from `env`.
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(Self {
+            listen_addr: env.socket_addr("AUTH_LISTEN_ADDR", "127.0.0.1:50051")?,
+            database_url: env.secret(
+                "AUTH_DATABASE_URL",
+                "postgresql://postgres@127.0.0.1:54320/auth",
+            ),
+            database_pool_size: env.number("AUTH_DATABASE_POOL_SIZE", 10, 1..=1000)?,
+            run_migrations: env.flag("AUTH_RUN_MIGRATIONS", true)?,
+            signing_key_path: env.path("JWT_SIGNING_KEY_PATH", "keys/signing-key.pem"),
+            generate_signing_key: env.flag("JWT_GENERATE_KEY", false)?,
+            issuer: env.string("JWT_ISSUER", "auth-service"),
+            audience: env.string("JWT_AUDIENCE", "backbone"),
+            access_token_ttl: env.seconds("ACCESS_TOKEN_TTL_SECS", 900, 30..=86_400)?,
+            refresh_token_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800, 300..=31_536_000)?,
+            bcrypt_cost: env.number("BCRYPT_COST", 12, 10..=16)?,
+            bcrypt_concurrency: env.number("BCRYPT_CONCURRENCY", cores, 1..=256)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::from_env(&Env::from_source(HashMap::new())).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.bcrypt_cost, 12);
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn a_bcrypt_cost_below_10_is_refused_naming_the_variable() {
+        let env = Env::from_source(HashMap::from([("BCRYPT_COST".to_owned(), "4".to_owned())]));
+        let error = Config::from_env(&env).unwrap_err();
+        assert_eq!(error.name, "BCRYPT_COST");
+    }
+}

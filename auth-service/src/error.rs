@@ -1,0 +1,78 @@
+//! The service's error type and how each error reaches the caller.
+//!
+//! User-facing errors (bad input, a taken email, wrong credentials, …) carry
+//! their gRPC code and a message written for the caller. [`Error::Internal`]
+//! is everything else: it is logged with its whole chain and the caller gets a
+//! generic message, so no internals (SQL, paths, hashes) ever leak.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::Invalid;
+
+/// An error of an RPC.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field broke a rule (INVALID_ARGUMENT, with a field violation).
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// The resource exists already (ALREADY_EXISTS, with a field violation).
+    #[error("{field} {description}")]
+    AlreadyExists {
+        /// The field whose value is taken.
+        field: &'static str,
+        /// Why.
+        description: String,
+    },
+    /// Wrong or missing credentials (UNAUTHENTICATED).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Not allowed (PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// Not found, or not the caller's (NOT_FOUND).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Anything unexpected (INTERNAL, generic message).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("no database connection"))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Invalid(invalid) => Status::with_error_details(
+                Code::InvalidArgument,
+                invalid.to_string(),
+                ErrorDetails::with_bad_request_violation(invalid.field, invalid.description),
+            ),
+            Error::AlreadyExists { field, description } => Status::with_error_details(
+                Code::AlreadyExists,
+                format!("{field} {description}"),
+                ErrorDetails::with_bad_request_violation(field, description),
+            ),
+            Error::Unauthenticated(message) => Status::unauthenticated(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// The result of an RPC's logic.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

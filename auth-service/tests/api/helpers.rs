@@ -1,0 +1,157 @@
+//! A running auth-service per test, and typed helpers to call it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use auth_service::{Application, Config};
+use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+/// A running service with its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub auth: AuthServiceClient<Channel>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _keys: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The configuration tests run with: a fresh database, a new key, port 0,
+/// and bcrypt at its lowest cost so tests stay fast (the default cost is
+/// checked in the unit tests of `config`).
+pub fn test_config(database_url: &str, keys: &tempfile::TempDir) -> Config {
+    Config {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: SecretString::from(database_url),
+        database_pool_size: 4,
+        run_migrations: true,
+        signing_key_path: keys.path().join("signing.pem"),
+        generate_signing_key: true,
+        issuer: "auth-service".into(),
+        audience: "backbone".into(),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+        bcrypt_cost: 4,
+        bcrypt_concurrency: 2,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let database_url =
+        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    spawn_with(test_config(&database_url, &keys), keys).await
+}
+
+pub async fn spawn_with(config: Config, keys: tempfile::TempDir) -> TestApp {
+    let database_url = secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned();
+    let app = Application::build(config)
+        .await
+        .expect("the service builds");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("the service accepts connections");
+    TestApp {
+        addr,
+        database_url,
+        auth: AuthServiceClient::new(channel),
+        shutdown: Some(tx),
+        _keys: keys,
+    }
+}
+
+impl TestApp {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        username: &str,
+    ) -> Result<pb::User, tonic::Status> {
+        self.auth
+            .clone()
+            .register(pb::RegisterRequest {
+                email: email.into(),
+                password: password.into(),
+                username: username.into(),
+                full_name: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().user.expect("a user"))
+    }
+
+    pub async fn login_email(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<pb::LoginResponse, tonic::Status> {
+        self.auth
+            .clone()
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+                ..Default::default()
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Registers `email` and signs in; returns the access token.
+    pub async fn signed_in(&self, email: &str) -> String {
+        self.register(email, "correct horse battery", "")
+            .await
+            .unwrap();
+        self.login_email(email, "correct horse battery")
+            .await
+            .unwrap()
+            .access_token
+    }
+
+    pub async fn get_me(&self, token: Option<&str>) -> Result<pb::User, tonic::Status> {
+        let mut request = tonic::Request::new(pb::GetMeRequest {});
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        self.auth
+            .clone()
+            .get_me(request)
+            .await
+            .map(|r| r.into_inner().user.expect("a user"))
+    }
+
+    /// Runs `sql` returning one bigint.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+/// The field named by the first `BadRequest` violation of `status`.
+pub fn violated_field(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+}

@@ -1,0 +1,122 @@
+use tonic::Code;
+
+use crate::helpers::{spawn_app, violated_field};
+
+#[tokio::test]
+async fn registering_returns_the_account_with_a_normalised_email() {
+    let app = spawn_app().await;
+    let user = app
+        .register("  Ada@Example.COM ", "correct horse battery", "ada")
+        .await
+        .unwrap();
+    assert_eq!(user.email, "ada@example.com");
+    assert_eq!(user.username, "ada");
+    assert!(user.is_active);
+    assert!(!user.is_superuser);
+    assert!(uuid::Uuid::parse_str(&user.user_id).is_ok());
+    assert!(user.created_at.is_some());
+    assert!(user.last_login_at.is_none());
+}
+
+#[tokio::test]
+async fn the_password_is_stored_as_a_bcrypt_hash_only() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+    let plain = app
+        .count("SELECT count(*) FROM users WHERE password_hash LIKE '%correct horse%'")
+        .await;
+    let bcrypt = app
+        .count("SELECT count(*) FROM users WHERE password_hash LIKE '$2b$%'")
+        .await;
+    assert_eq!((plain, bcrypt), (0, 1));
+}
+
+#[tokio::test]
+async fn bad_fields_are_invalid_argument_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        ("", "correct horse battery", "", "email"),
+        ("not-an-email", "correct horse battery", "", "email"),
+        ("ada@example.com", "short", "", "password"),
+        ("ada@example.com", &"x".repeat(73), "", "password"),
+        ("ada@example.com", "correct horse battery", "a", "username"),
+        (
+            "ada@example.com",
+            "correct horse battery",
+            "ada lovelace",
+            "username",
+        ),
+    ];
+    for (email, password, username, field) in cases {
+        let status = app.register(email, password, username).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{email:?}/{username:?}"
+        );
+        assert_eq!(
+            violated_field(&status).as_deref(),
+            Some(field),
+            "{status:?}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn a_taken_email_is_already_exists_whatever_its_case() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+    let status = app
+        .register("ADA@example.com", "another password", "")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(violated_field(&status).as_deref(), Some("email"));
+}
+
+#[tokio::test]
+async fn a_taken_username_is_already_exists_and_leaves_no_row_behind() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "correct horse battery", "Ada")
+        .await
+        .unwrap();
+    let status = app
+        .register("grace@example.com", "correct horse battery", "ada")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(violated_field(&status).as_deref(), Some("username"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email = 'grace@example.com'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn chinese_usernames_and_names_round_trip() {
+    let app = spawn_app().await;
+    let user = app
+        .auth
+        .clone()
+        .register(proto::auth::v1::RegisterRequest {
+            email: "wei@example.com".into(),
+            password: "correct horse battery".into(),
+            username: "张伟伟".into(),
+            full_name: "张伟".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.full_name.as_str()),
+        ("张伟伟", "张伟")
+    );
+}

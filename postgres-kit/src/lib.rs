@@ -1,0 +1,18 @@
+//! PostgreSQL plumbing shared by the services.
+//!
+//! - [`pool`]: the diesel-async connection pool with timeouts set once per connection.
+//! - [`migrate`]: embedded migrations, serialised between replicas by an advisory lock.
+//! - [`cluster`]: a PostgreSQL cluster run from the local server binaries, for the dev
+//!   stack and the tests (never in production, where the database is external).
+//! - [`testing`] (feature `testing`): one throw-away cluster per test process and a fresh,
+//!   migrated database per test.
+
+pub mod cluster;
+pub mod migrate;
+pub mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use cluster::{ClusterError, ClusterOptions, Listen, LocalCluster};
+pub use migrate::{MigrationError, run_migrations};
+pub use pool::{PgPool, PoolError, PoolSettings, build_pool};

@@ -1,0 +1,90 @@
+//! The connection pool. Timeouts and the application name are set once, when a
+//! connection is made, so no query has to remember them.
+
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+/// A pool of diesel-async PostgreSQL connections.
+pub type PgPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+
+/// How the pool makes and hands out connections.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_size: usize,
+    /// How long to wait for a new connection to be established.
+    pub connect_timeout: Duration,
+    /// How long a caller waits for a free connection before giving up.
+    pub wait_timeout: Duration,
+    /// Server-side limit on one statement.
+    pub statement_timeout: Duration,
+    /// Shown in `pg_stat_activity`.
+    pub application_name: String,
+}
+
+impl PoolSettings {
+    /// Defaults suited to a small service: 10 connections, 5 s to connect or
+    /// to get a connection, statements cut at 30 s.
+    pub fn new(application_name: &str) -> Self {
+        Self {
+            max_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            application_name: application_name.to_owned(),
+        }
+    }
+}
+
+/// Why the pool could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The database URL does not parse.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    /// The pool configuration was refused.
+    #[error("cannot build the connection pool: {0}")]
+    Build(#[from] diesel_async::pooled_connection::deadpool::BuildError),
+}
+
+/// Builds the pool. No connection is made until one is needed, so a service
+/// can start before its database is up.
+pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolError> {
+    let mut pg_config: tokio_postgres::Config = url.parse().map_err(PoolError::InvalidUrl)?;
+    pg_config
+        .connect_timeout(settings.connect_timeout)
+        .application_name(&settings.application_name)
+        .options(format!(
+            "-c statement_timeout={}",
+            settings.statement_timeout.as_millis()
+        ));
+
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |_url| connect(pg_config.clone()));
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+    let pool = PgPool::builder(manager)
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()?;
+    Ok(pool)
+}
+
+fn connect(
+    config: tokio_postgres::Config,
+) -> BoxFuture<'static, diesel::ConnectionResult<AsyncPgConnection>> {
+    async move {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    }
+    .boxed()
+}

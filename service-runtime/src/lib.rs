@@ -1,0 +1,12 @@
+//! What every process of the system does the same way.
+//!
+//! - [`env`]: typed configuration from environment variables, with errors that
+//!   name the variable.
+//! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
+//! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
+//! - [`grpc`]: the health and reflection services every gRPC server exposes.
+
+pub mod env;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
