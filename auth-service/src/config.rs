@@ -75,6 +75,19 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The documented defaults with this database and key file (generated if
+    /// missing): for the dev stack and tests that run the service in-process.
+    pub fn local(database_url: &str, signing_key_path: PathBuf) -> Self {
+        let mut config = Self::from_env(&Env::from_source(std::collections::HashMap::new()))
+            .expect("the defaults are valid");
+        config.database_url = SecretString::from(database_url);
+        config.signing_key_path = signing_key_path;
+        config.generate_signing_key = true;
+        config
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

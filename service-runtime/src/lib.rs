@@ -4,9 +4,11 @@
 //!   name the variable.
 //! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
+//! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
 
 pub mod env;
 pub mod grpc;
+pub mod paging;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,1 +1,11 @@
+//! The workspace-service: files, conversations with their turns, and
+//! processing tasks. `main.rs` is a thin command line over [`app::Application`].
 
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+
+pub use app::{AppState, Application};
+pub use config::Config;

@@ -1,11 +1,9 @@
 //! A running auth-service per test, and typed helpers to call it.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use auth_service::{Application, Config};
 use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
-use secrecy::SecretString;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
@@ -30,20 +28,11 @@ impl Drop for TestApp {
 /// and bcrypt at its lowest cost so tests stay fast (the default cost is
 /// checked in the unit tests of `config`).
 pub fn test_config(database_url: &str, keys: &tempfile::TempDir) -> Config {
-    Config {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: SecretString::from(database_url),
-        database_pool_size: 4,
-        run_migrations: true,
-        signing_key_path: keys.path().join("signing.pem"),
-        generate_signing_key: true,
-        issuer: "auth-service".into(),
-        audience: "backbone".into(),
-        access_token_ttl: Duration::from_secs(900),
-        refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-        bcrypt_cost: 4,
-        bcrypt_concurrency: 2,
-    }
+    let mut config = Config::local(database_url, keys.path().join("signing.pem"));
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.database_pool_size = 4;
+    config.bcrypt_cost = 4;
+    config
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -1,0 +1,3 @@
+DROP TABLE conversation_files;
+DROP TABLE conversations;
+DROP TABLE files;

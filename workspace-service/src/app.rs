@@ -1,0 +1,138 @@
+//! Wiring: builds the service's state from its configuration and serves the
+//! gRPC API (with health, reflection and the access layer) until shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access::{AccessLayer, GrpcKeySource, Verifier, VerifierSettings};
+use anyhow::Context;
+use postgres_kit::{PgPool, PoolSettings};
+use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
+use secrecy::ExposeSecret;
+use service_runtime::paging::PageTokens;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::db::MIGRATIONS;
+use crate::grpc::ConversationApi;
+
+/// What every RPC needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub pool: PgPool,
+    /// Signs and checks page tokens.
+    pub page_tokens: PageTokens,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// A built service, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    verifier: Verifier,
+}
+
+impl Application {
+    /// Applies migrations (unless disabled), prepares the pool and the token
+    /// verifier, and binds the listen address (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let database_url = config.database_url.expose_secret().to_owned();
+        if config.run_migrations {
+            let applied = postgres_kit::run_migrations(&database_url, MIGRATIONS)
+                .await
+                .context("WORKSPACE_DATABASE_URL: cannot apply migrations")?;
+            tracing::info!(count = applied.len(), "migrations applied");
+        }
+        let mut pool_settings = PoolSettings::new("workspace-service");
+        pool_settings.max_size = config.database_pool_size;
+        let pool = postgres_kit::build_pool(&database_url, &pool_settings)
+            .context("WORKSPACE_DATABASE_URL")?;
+
+        // Tokens are verified here, against the auth-service's published keys,
+        // so a direct gRPC call is checked exactly like one through the gateway.
+        let auth_channel = Channel::from_shared(config.auth_service_url.clone())
+            .context("AUTH_SERVICE_URL")?
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let verifier = Verifier::new(
+            GrpcKeySource::new(auth_channel),
+            VerifierSettings {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                leeway: Duration::from_secs(10),
+                min_refresh_interval: Duration::from_secs(5),
+            },
+        );
+        if let Err(e) = verifier.refresh().await {
+            // Not fatal: the keys are fetched again on the first request.
+            tracing::warn!(error = %e, "auth-service keys not available yet");
+        }
+
+        let page_tokens = match &config.page_token_secret {
+            Some(secret) => PageTokens::new(secret.expose_secret().as_bytes()),
+            None => PageTokens::random(),
+        };
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "WORKSPACE_LISTEN_ADDR: cannot listen on {}",
+                    config.listen_addr
+                )
+            })?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                config: Arc::new(config),
+                pool,
+                page_tokens,
+            },
+            verifier,
+        })
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the calls in flight.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let mut routes = RoutesBuilder::default();
+        let health = service_runtime::grpc::add_standard_services(
+            &mut routes,
+            &[ConversationServiceServer::<ConversationApi>::NAME],
+        );
+        routes.add_service(ConversationServiceServer::new(ConversationApi::new(
+            self.state,
+        )));
+        health
+            .set_serving::<ConversationServiceServer<ConversationApi>>()
+            .await;
+        tracing::info!(addr = %self.listener.local_addr()?, "workspace-service listening");
+        tonic::transport::Server::builder()
+            .layer(AccessLayer::new(self.verifier))
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await
+            .context("gRPC server failed")?;
+        tracing::info!("workspace-service stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! The workspace-service's configuration, read once from the environment at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `WORKSPACE_LISTEN_ADDR` | `127.0.0.1:50052` | gRPC listen address |
+//! | `WORKSPACE_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/workspace` | the service's own database (the dev stack's by default) |
+//! | `WORKSPACE_DATABASE_POOL_SIZE` | `10` | most database connections |
+//! | `WORKSPACE_RUN_MIGRATIONS` | `true` | apply pending migrations at start |
+//! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | where the token signing keys are fetched (`GetJwks`) |
+//! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
+//! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
+//! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use service_runtime::env::{ConfigError, Env, Source};
+
+/// See the module documentation for each variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `WORKSPACE_LISTEN_ADDR`.
+    pub listen_addr: SocketAddr,
+    /// `WORKSPACE_DATABASE_URL`.
+    pub database_url: SecretString,
+    /// `WORKSPACE_DATABASE_POOL_SIZE`.
+    pub database_pool_size: usize,
+    /// `WORKSPACE_RUN_MIGRATIONS`.
+    pub run_migrations: bool,
+    /// `AUTH_SERVICE_URL`.
+    pub auth_service_url: String,
+    /// `JWT_ISSUER`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`.
+    pub audience: String,
+    /// `PAGE_TOKEN_SECRET`.
+    pub page_token_secret: Option<SecretString>,
+}
+
+impl Config {
+    /// Reads the configuration from `env`.
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let auth_service_url = env.string("AUTH_SERVICE_URL", "http://127.0.0.1:50051");
+        if !(auth_service_url.starts_with("http://") || auth_service_url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "AUTH_SERVICE_URL",
+                "must start with http:// or https://",
+            ));
+        }
+        Ok(Self {
+            listen_addr: env.socket_addr("WORKSPACE_LISTEN_ADDR", "127.0.0.1:50052")?,
+            database_url: env.secret(
+                "WORKSPACE_DATABASE_URL",
+                "postgresql://postgres@127.0.0.1:54320/workspace",
+            ),
+            database_pool_size: env.number("WORKSPACE_DATABASE_POOL_SIZE", 10, 1..=1000)?,
+            run_migrations: env.flag("WORKSPACE_RUN_MIGRATIONS", true)?,
+            auth_service_url,
+            issuer: env.string("JWT_ISSUER", "auth-service"),
+            audience: env.string("JWT_AUDIENCE", "backbone"),
+            page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
+        })
+    }
+}
+
+impl Config {
+    /// The documented defaults with this database and auth-service: for the
+    /// dev stack and tests that run the service in-process.
+    pub fn local(database_url: &str, auth_service_url: &str) -> Self {
+        let mut config = Self::from_env(&Env::from_source(std::collections::HashMap::new()))
+            .expect("the defaults are valid");
+        config.database_url = SecretString::from(database_url);
+        config.auth_service_url = auth_service_url.to_owned();
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::from_env(&Env::from_source(HashMap::new())).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50052");
+        assert_eq!(config.auth_service_url, "http://127.0.0.1:50051");
+    }
+
+    #[test]
+    fn a_bad_auth_url_is_refused_naming_the_variable() {
+        let env = Env::from_source(HashMap::from([(
+            "AUTH_SERVICE_URL".to_owned(),
+            "localhost:50051".to_owned(),
+        )]));
+        assert_eq!(Config::from_env(&env).unwrap_err().name, "AUTH_SERVICE_URL");
+    }
+}

@@ -1,0 +1,76 @@
+//! The service's error type and how each error reaches the caller.
+//!
+//! User-facing errors carry their gRPC code and a message written for the
+//! caller. [`Error::Internal`] is everything else: logged with its whole chain,
+//! answered with a generic message, so no internals ever leak.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// An error of an RPC.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field broke a rule (INVALID_ARGUMENT, with a field violation).
+    #[error("{field}: {description}")]
+    Invalid {
+        /// The request field.
+        field: &'static str,
+        /// What is wrong with it.
+        description: String,
+    },
+    /// Not found, or not the caller's (NOT_FOUND): another user's resource is
+    /// indistinguishable from a missing one.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Anything unexpected (INTERNAL, generic message).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// An INVALID_ARGUMENT error about `field`.
+    pub fn invalid(field: &'static str, description: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            description: description.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("no database connection"))
+    }
+}
+
+impl From<service_runtime::paging::InvalidPageToken> for Error {
+    fn from(e: service_runtime::paging::InvalidPageToken) -> Self {
+        Self::invalid("page_token", e.to_string())
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Invalid { field, description } => Status::with_error_details(
+                Code::InvalidArgument,
+                format!("{field}: {description}"),
+                ErrorDetails::with_bad_request_violation(field, description),
+            ),
+            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// The result of an RPC's logic.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,67 @@
+//! `CreateConversation`: starts a conversation on some of the caller's files.
+
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use proto::workspace::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::conversations::{Conversation, NewConversation};
+use crate::db::files;
+use crate::error::{Error, Result};
+use crate::grpc::ids;
+
+/// Longest title, in characters.
+const MAX_TITLE_CHARS: usize = 200;
+
+pub async fn create_conversation(
+    state: &AppState,
+    user_id: Uuid,
+    request: pb::CreateConversationRequest,
+) -> Result<pb::CreateConversationResponse> {
+    let title = request.title.trim();
+    if title.is_empty() {
+        return Err(Error::invalid("title", "is required"));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(Error::invalid(
+            "title",
+            format!("must have at most {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "title",
+            "must not contain control characters",
+        ));
+    }
+    let file_ids = ids::parse_list("file_ids", &request.file_ids)?;
+
+    let now = Utc::now();
+    let mut conn = state.pool.get().await?;
+    let conversation = conn
+        .transaction(async |conn| -> Result<Conversation> {
+            // Another user's file is as unknown as a missing one.
+            let owned = files::owned_by(conn, user_id, &file_ids).await?;
+            if owned.len() != file_ids.len() {
+                return Err(Error::NotFound("file"));
+            }
+            Ok(NewConversation {
+                id: Uuid::now_v7(),
+                user_id,
+                title,
+                status: "active",
+                created_at: now,
+                updated_at: now,
+            }
+            .insert(conn, &file_ids)
+            .await?)
+        })
+        .await?;
+    Ok(pb::CreateConversationResponse {
+        conversation: Some(super::to_wire(
+            &conversation,
+            file_ids.iter().map(Uuid::to_string).collect(),
+        )),
+    })
+}

@@ -1,0 +1,55 @@
+//! The workspace-service binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use service_runtime::env::Env;
+
+/// Files, conversations and tasks. Configured by environment variables (see
+/// README.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    service_runtime::telemetry::init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = workspace_service::Config::from_env(&Env::process())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = workspace_service::Application::build(config).await?;
+            app.run_until(service_runtime::shutdown::signal()).await
+        }
+        Command::Migrate => {
+            let applied = postgres_kit::run_migrations(
+                config.database_url.expose_secret(),
+                workspace_service::db::MIGRATIONS,
+            )
+            .await?;
+            tracing::info!(applied = ?applied, "database is up to date");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the workspace-service's gRPC API, against a real
+//! auth-service, each with fresh databases in the throw-away PostgreSQL cluster.
+
+mod conversations;
+mod helpers;
