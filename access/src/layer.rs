@@ -82,7 +82,10 @@ where
     }
 }
 
-async fn authorize(
+/// Applies `rule` to the bearer token in `headers`: the verified claims, or
+/// the status to answer (UNAUTHENTICATED, PERMISSION_DENIED, or UNAVAILABLE
+/// when the keys cannot be fetched). Not for public methods.
+pub async fn authorize(
     verifier: &Verifier,
     rule: &AccessRule,
     headers: &http::HeaderMap,

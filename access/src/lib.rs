@@ -10,5 +10,5 @@ mod layer;
 mod verifier;
 
 pub use claims::{Claims, TokenType};
-pub use layer::{AccessLayer, AccessService, caller};
+pub use layer::{AccessLayer, AccessService, authorize, caller};
 pub use verifier::{GrpcKeySource, KeySource, Verifier, VerifierSettings, VerifyError};

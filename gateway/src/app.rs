@@ -1,0 +1,310 @@
+//! Wiring: the HTTP server, its own routes (`/healthz`, `/readyz`) and the
+//! fallback that transcodes every other request to gRPC.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access::{GrpcKeySource, Verifier, VerifierSettings};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tokio::net::TcpListener;
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes::{Lookup, RouteTable};
+use crate::upstream::Upstreams;
+use crate::{json, transcode};
+
+/// The header carrying the request id.
+const REQUEST_ID: &str = "x-request-id";
+
+/// What every request needs.
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<Config>,
+    routes: Arc<RouteTable>,
+    upstreams: Upstreams,
+    verifier: Verifier,
+}
+
+/// A built gateway, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the route table from the descriptors, prepares the upstream
+    /// channels and the token verifier, and binds the listen address.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let routes = RouteTable::from_descriptors(proto::descriptor_pool())
+            .context("the google.api.http annotations are invalid")?;
+        let mut upstreams = Upstreams::default();
+        upstreams
+            .add("auth", &config.auth_service_url)
+            .context("AUTH_SERVICE_URL")?;
+        upstreams
+            .add("workspace", &config.workspace_service_url)
+            .context("WORKSPACE_SERVICE_URL")?;
+        for route in routes.routes() {
+            if upstreams.channel(&route.upstream).is_none() {
+                anyhow::bail!(
+                    "no upstream configured for {} ({})",
+                    route.grpc_path,
+                    route.upstream
+                );
+            }
+        }
+        let verifier = Verifier::new(
+            GrpcKeySource::new(upstreams.channel("auth").expect("added above")),
+            VerifierSettings {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                leeway: Duration::from_secs(10),
+                min_refresh_interval: Duration::from_secs(5),
+            },
+        );
+        if let Err(e) = verifier.refresh().await {
+            tracing::warn!(error = %e, "auth-service keys not available yet");
+        }
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "GATEWAY_LISTEN_ADDR: cannot listen on {}",
+                    config.listen_addr
+                )
+            })?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                config: Arc::new(config),
+                routes: Arc::new(routes),
+                upstreams,
+                verifier,
+            },
+        })
+    }
+
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = router(self.state);
+        tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(transcode_request)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Keeps the client's `x-request-id` when it is sane, else makes one; the id
+/// goes to the services and back to the client.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let sane = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned);
+    let id = sane.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let value = HeaderValue::from_str(&id).expect("checked or generated as visible ASCII");
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when both services answer their gRPC health check.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut down = Vec::new();
+    for name in ["auth", "workspace"] {
+        let serving = match state.upstreams.channel(name) {
+            Some(channel) => {
+                let mut client = HealthClient::new(channel);
+                let check = client.check(HealthCheckRequest {
+                    service: String::new(),
+                });
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(2), check).await,
+                    Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
+                )
+            }
+            None => false,
+        };
+        if !serving {
+            down.push(name);
+        }
+    }
+    if down.is_empty() {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        let mut error = ApiError::new(
+            Code::Unavailable,
+            format!("not ready: {} unavailable", down.join(", ")),
+        );
+        error.http = StatusCode::SERVICE_UNAVAILABLE;
+        error.into_response()
+    }
+}
+
+/// Every API route: find the route, check the token, build the request
+/// message, call the service, answer JSON.
+async fn transcode_request(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    match transcode_inner(&state, peer, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn transcode_inner(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let (route, variables) = match state.routes.lookup(&parts.method, parts.uri.path()) {
+        Lookup::Found(route, variables) => (route, variables),
+        Lookup::MethodNotAllowed(allow) => {
+            let mut error = ApiError::new(
+                Code::Unimplemented,
+                format!("{} is not allowed here", parts.method),
+            )
+            .with_http(StatusCode::METHOD_NOT_ALLOWED);
+            error.allow = allow;
+            return Err(error);
+        }
+        Lookup::NotFound => {
+            return Err(ApiError::new(
+                Code::NotFound,
+                format!("no route for {}", parts.uri.path()),
+            ));
+        }
+    };
+
+    if !route.access.public {
+        access::authorize(&state.verifier, &route.access, &parts.headers)
+            .await
+            .map_err(ApiError::from)?;
+    }
+
+    let bytes = axum::body::to_bytes(body, state.config.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                Code::InvalidArgument,
+                format!(
+                    "the request body is larger than {} bytes",
+                    state.config.body_limit
+                ),
+            )
+            .with_http(StatusCode::PAYLOAD_TOO_LARGE)
+        })?;
+    if !bytes.is_empty() && !is_json(&parts.headers) {
+        return Err(ApiError::new(
+            Code::InvalidArgument,
+            "Content-Type must be application/json",
+        )
+        .with_http(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    let message = transcode::request_message(route, variables, parts.uri.query(), &bytes)?;
+
+    let mut grpc_request = tonic::Request::new(message);
+    forward_headers(&parts.headers, peer, grpc_request.metadata_mut());
+    grpc_request.set_timeout(state.config.upstream_timeout);
+    let response = state
+        .upstreams
+        .unary(
+            &route.upstream,
+            &route.grpc_path,
+            route.method.output(),
+            grpc_request,
+        )
+        .await
+        .map_err(ApiError::from)?;
+    let message = response.into_inner();
+    let body = match &route.response_body {
+        Some(field) => match message.get_field(field).as_ref() {
+            prost_reflect::Value::Message(inner) => json::from_message(inner),
+            _ => json::from_message(&message),
+        },
+        None => json::from_message(&message),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The headers the services need: the token, the request id, the trace
+/// context, and who the client is (for sessions and the audit log).
+fn forward_headers(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    metadata: &mut tonic::metadata::MetadataMap,
+) {
+    for name in ["authorization", REQUEST_ID, "traceparent", "tracestate"] {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok())
+            && let Ok(value) = value.parse()
+        {
+            metadata.insert(name, value);
+        }
+    }
+    if let Some(agent) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        && let Ok(value) = agent.parse()
+    {
+        metadata.insert("x-forwarded-user-agent", value);
+    }
+    if let Ok(value) = peer.ip().to_string().parse() {
+        metadata.insert("x-forwarded-for", value);
+    }
+}

@@ -1,0 +1,98 @@
+//! The gateway's configuration, read once from the environment at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `GATEWAY_LISTEN_ADDR` | `127.0.0.1:8080` | HTTP listen address |
+//! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | the auth-service (routes of `auth.v1`, signing keys) |
+//! | `WORKSPACE_SERVICE_URL` | `http://127.0.0.1:50052` | the workspace-service (routes of `workspace.v1`) |
+//! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
+//! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
+//! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
+//! | `GATEWAY_UPSTREAM_TIMEOUT_MS` | `10000` | deadline of each upstream call, sent as `grpc-timeout` |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use service_runtime::env::{ConfigError, Env, Source};
+
+/// See the module documentation for each variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `GATEWAY_LISTEN_ADDR`.
+    pub listen_addr: SocketAddr,
+    /// `AUTH_SERVICE_URL`.
+    pub auth_service_url: String,
+    /// `WORKSPACE_SERVICE_URL`.
+    pub workspace_service_url: String,
+    /// `JWT_ISSUER`.
+    pub issuer: String,
+    /// `JWT_AUDIENCE`.
+    pub audience: String,
+    /// `GATEWAY_BODY_LIMIT_BYTES`.
+    pub body_limit: usize,
+    /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
+    pub upstream_timeout: Duration,
+}
+
+fn url<S: Source>(env: &Env<S>, name: &str, default: &str) -> Result<String, ConfigError> {
+    let value = env.string(name, default);
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            name,
+            "must start with http:// or https://",
+        ))
+    }
+}
+
+impl Config {
+    /// Reads the configuration from `env`.
+    pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen_addr: env.socket_addr("GATEWAY_LISTEN_ADDR", "127.0.0.1:8080")?,
+            auth_service_url: url(env, "AUTH_SERVICE_URL", "http://127.0.0.1:50051")?,
+            workspace_service_url: url(env, "WORKSPACE_SERVICE_URL", "http://127.0.0.1:50052")?,
+            issuer: env.string("JWT_ISSUER", "auth-service"),
+            audience: env.string("JWT_AUDIENCE", "backbone"),
+            body_limit: env.number("GATEWAY_BODY_LIMIT_BYTES", 1 << 20, 1024..=(64 << 20))?,
+            upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
+        })
+    }
+
+    /// The documented defaults with these services: for the dev stack and tests.
+    pub fn local(auth_service_url: &str, workspace_service_url: &str) -> Self {
+        let mut config = Self::from_env(&Env::from_source(std::collections::HashMap::new()))
+            .expect("the defaults are valid");
+        config.auth_service_url = auth_service_url.to_owned();
+        config.workspace_service_url = workspace_service_url.to_owned();
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::from_env(&Env::from_source(HashMap::new())).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.body_limit, 1 << 20);
+        assert_eq!(config.upstream_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_bad_upstream_url_is_refused_naming_the_variable() {
+        let env = Env::from_source(HashMap::from([(
+            "WORKSPACE_SERVICE_URL".to_owned(),
+            "127.0.0.1:50052".to_owned(),
+        )]));
+        assert_eq!(
+            Config::from_env(&env).unwrap_err().name,
+            "WORKSPACE_SERVICE_URL"
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the three services, each on its own port with its own
+//! database, driven over HTTP through the gateway as a client would.
+
+mod errors;
+mod flow;
+mod stack;

@@ -1,0 +1,126 @@
+//! Boots auth-service, workspace-service and the gateway in-process.
+
+use reqwest::{Client, Method, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub struct Stack {
+    pub base: String,
+    pub http: Client,
+    _stops: Vec<oneshot::Sender<()>>,
+    _keys: tempfile::TempDir,
+}
+
+fn stop_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+pub async fn spawn_stack() -> Stack {
+    let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let workspace_db =
+        postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut stops = Vec::new();
+
+    let mut auth = auth_service::Config::local(&auth_db, keys.path().join("signing.pem"));
+    auth.listen_addr = "127.0.0.1:0".parse().unwrap();
+    auth.bcrypt_cost = 4;
+    auth.database_pool_size = 4;
+    let auth = auth_service::Application::build(auth).await.unwrap();
+    let auth_url = format!("http://{}", auth.local_addr());
+    let (stop, stopped) = stop_signal();
+    stops.push(stop);
+    tokio::spawn(auth.run_until(stopped));
+
+    let mut workspace = workspace_service::Config::local(&workspace_db, &auth_url);
+    workspace.listen_addr = "127.0.0.1:0".parse().unwrap();
+    workspace.database_pool_size = 4;
+    let workspace = workspace_service::Application::build(workspace)
+        .await
+        .unwrap();
+    let workspace_url = format!("http://{}", workspace.local_addr());
+    let (stop, stopped) = stop_signal();
+    stops.push(stop);
+    tokio::spawn(workspace.run_until(stopped));
+
+    let mut config = gateway::Config::local(&auth_url, &workspace_url);
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    let gateway = gateway::Application::build(config).await.unwrap();
+    let base = format!("http://{}", gateway.local_addr());
+    let (stop, stopped) = stop_signal();
+    stops.push(stop);
+    tokio::spawn(gateway.run_until(stopped));
+
+    Stack {
+        base,
+        http: Client::new(),
+        _stops: stops,
+        _keys: keys,
+    }
+}
+
+impl Stack {
+    /// Sends `body` as JSON with an optional bearer token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the gateway answers")
+    }
+
+    /// Registers and signs in; returns the access token.
+    pub async fn signed_in(&self, email: &str) -> String {
+        let password = "correct horse battery";
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let pair: Value = response.json().await.unwrap();
+        pair["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The AIP-193 error body of `response`, after checking its status.
+pub async fn error_body(response: Response, status: u16, grpc: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], status, "{body}");
+    assert_eq!(body["error"]["status"], grpc, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
