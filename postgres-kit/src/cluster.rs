@@ -246,7 +246,7 @@ pub fn find_bin_dir() -> Option<PathBuf> {
                 Some((version, e.path().join("bin")))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         candidates.extend(versions.into_iter().map(|(_, dir)| dir));
     }
     for version in ["17", "16", "15", "14"] {

@@ -9,7 +9,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 /// The advisory lock key taken while migrating ("migrate" in ASCII). Each
 /// service has its own database, so one key serves both.
-const MIGRATION_LOCK_KEY: i64 = 0x6d69_6772_6174_65;
+const MIGRATION_LOCK_KEY: i64 = 0x006d_6967_7261_7465;
 
 /// Why migrations could not be applied.
 #[derive(Debug, thiserror::Error)]
