@@ -1,5 +1,6 @@
 //! What every process of the system does the same way.
 //!
+//! - [`clock`]: the current time, controllable in tests.
 //! - [`env`]: typed configuration from environment variables, with errors that
 //!   name the variable.
 //! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
@@ -7,6 +8,7 @@
 //! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
 
+pub mod clock;
 pub mod env;
 pub mod grpc;
 pub mod paging;
