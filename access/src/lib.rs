@@ -7,8 +7,10 @@
 
 mod claims;
 mod layer;
+mod revocations;
 mod verifier;
 
 pub use claims::{Claims, TokenType};
 pub use layer::{AccessLayer, AccessService, authorize, caller};
+pub use revocations::{RevocationList, spawn_revocation_watcher};
 pub use verifier::{GrpcKeySource, KeySource, Verifier, VerifierSettings, VerifyError};

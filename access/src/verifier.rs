@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, RwLock};
 use tonic::transport::Channel;
 
 use crate::claims::{Claims, TokenType};
+use crate::revocations::RevocationList;
 
 /// Where the public keys come from.
 pub trait KeySource: Send + Sync + 'static {
@@ -88,6 +89,9 @@ pub enum VerifyError {
     /// Wrong issuer, audience or type, or a claim is missing.
     #[error("access token not accepted here")]
     Claims,
+    /// The token's session was revoked (logout, password change, ...).
+    #[error("access token revoked")]
+    Revoked,
     /// The keys could not be fetched.
     #[error("cannot verify tokens right now")]
     KeysUnavailable,
@@ -104,6 +108,7 @@ struct Inner {
     settings: VerifierSettings,
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
+    revocations: Option<RevocationList>,
     /// When the keys were last fetched and whether that worked; held while
     /// fetching so that concurrent misses share one fetch.
     last_fetch: Mutex<Option<(Instant, bool)>>,
@@ -132,9 +137,23 @@ impl Verifier {
                 settings,
                 validation,
                 keys: RwLock::new(HashMap::new()),
+                revocations: None,
                 last_fetch: Mutex::new(None),
             }),
         }
+    }
+
+    /// A verifier that also refuses the tokens of sessions in `revocations`.
+    pub fn with_revocations(
+        source: impl KeySource,
+        settings: VerifierSettings,
+        revocations: RevocationList,
+    ) -> Self {
+        let mut verifier = Self::new(source, settings);
+        Arc::get_mut(&mut verifier.inner)
+            .expect("not shared yet")
+            .revocations = Some(revocations);
+        verifier
     }
 
     /// Fetches the keys now (at start, so the first request does not wait).
@@ -157,9 +176,15 @@ impl Verifier {
                 self.key(&kid).await.ok_or(VerifyError::UnknownKey)?
             }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
-            .map_err(|e| classify(e.kind()))?;
-        Ok(data.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+            .map_err(|e| classify(e.kind()))?
+            .claims;
+        if let (Some(revocations), Some(sid)) = (&self.inner.revocations, claims.sid)
+            && revocations.is_revoked(sid)
+        {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(claims)
     }
 
     /// Verifies a user's access token (not a service token).

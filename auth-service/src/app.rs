@@ -4,22 +4,30 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use access::{AccessLayer, KeySource, Verifier, VerifierSettings};
+use access::{AccessLayer, KeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use postgres_kit::{PgPool, PoolSettings};
+use proto::auth::v1::admin_service_server::AdminServiceServer;
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use secrecy::ExposeSecret;
+use service_runtime::clock::Clock;
+use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 
 use crate::config::Config;
 use crate::db::MIGRATIONS;
 use crate::grpc::AuthApi;
+use crate::grpc::admin::AdminApi;
 use crate::keys::SigningKeys;
 use crate::passwords::PasswordHasher;
+use crate::revocations::{Hub, HubEvent};
 use crate::tokens::TokenIssuer;
 
 /// What every RPC needs; cheap to clone.
@@ -33,6 +41,14 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Token signing.
     pub issuer: TokenIssuer,
+    /// The time.
+    pub clock: Clock,
+    /// Revocations made by any replica, as they commit.
+    pub hub: Hub,
+    /// Signs and checks page tokens.
+    pub page_tokens: PageTokens,
+    /// Becomes true when the service starts draining: long-lived streams end.
+    pub draining: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,16 +57,27 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Completes when `draining` becomes true (or its sender is gone).
+pub async fn drained(mut draining: watch::Receiver<bool>) {
+    let _ = draining.wait_for(|d| *d).await;
+}
+
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    drain: watch::Sender<bool>,
 }
 
 impl Application {
-    /// Applies migrations (unless disabled), loads the signing key, prepares
-    /// the pool and binds the listen address (port 0 picks a free port).
+    /// [`Application::build_with_clock`] with the system clock.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// Applies migrations (unless disabled), loads the signing keys, prepares
+    /// the pool and binds the listen address (port 0 picks a free port).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let database_url = config.database_url.expose_secret().to_owned();
         if config.run_migrations {
             let applied = postgres_kit::run_migrations(&database_url, MIGRATIONS)
@@ -62,7 +89,11 @@ impl Application {
         pool_settings.max_size = config.database_pool_size;
         let pool =
             postgres_kit::build_pool(&database_url, &pool_settings).context("AUTH_DATABASE_URL")?;
-        let keys = SigningKeys::load(&config.signing_key_path, config.generate_signing_key)?;
+        let keys = SigningKeys::load_with(
+            &config.signing_key_path,
+            config.generate_signing_key,
+            &config.published_key_paths,
+        )?;
         let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_concurrency)?;
         let issuer = TokenIssuer::new(
             keys,
@@ -75,6 +106,8 @@ impl Application {
             .with_context(|| {
                 format!("AUTH_LISTEN_ADDR: cannot listen on {}", config.listen_addr)
             })?;
+        let hub = Hub::listen(database_url);
+        let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
             state: AppState {
@@ -82,7 +115,12 @@ impl Application {
                 pool,
                 hasher,
                 issuer,
+                clock,
+                hub,
+                page_tokens: PageTokens::random(),
+                draining,
             },
+            drain,
         })
     }
 
@@ -93,26 +131,36 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The service's state (for tests and admin commands).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` completes, then finishes the calls in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let state = self.state;
-        let verifier = Verifier::new(
-            OwnKeys(state.issuer.keys().clone()),
-            VerifierSettings {
-                issuer: state.config.issuer.clone(),
-                audience: state.config.audience.clone(),
-                leeway: std::time::Duration::from_secs(10),
-                min_refresh_interval: std::time::Duration::from_secs(5),
-            },
-        );
+        let verifier = own_verifier(&state);
+        crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
+
         let mut routes = RoutesBuilder::default();
         let health = service_runtime::grpc::add_standard_services(
             &mut routes,
-            &[<AuthServiceServer<AuthApi> as tonic::server::NamedService>::NAME],
+            &[
+                AuthServiceServer::<AuthApi>::NAME,
+                AdminServiceServer::<AdminApi>::NAME,
+            ],
         );
-        routes.add_service(AuthServiceServer::new(AuthApi::new(state)));
+        routes.add_service(AuthServiceServer::new(AuthApi::new(state.clone())));
+        routes.add_service(AdminServiceServer::new(AdminApi::new(state.clone())));
         health.set_serving::<AuthServiceServer<AuthApi>>().await;
+        health.set_serving::<AdminServiceServer<AdminApi>>().await;
         tracing::info!(addr = %self.listener.local_addr()?, "auth-service listening");
+        let drain = self.drain;
+        let shutdown = async move {
+            shutdown.await;
+            // End the revocation streams so that the server can drain.
+            let _ = drain.send(true);
+        };
         tonic::transport::Server::builder()
             .layer(AccessLayer::new(verifier))
             .add_routes(routes.routes())
@@ -124,7 +172,50 @@ impl Application {
     }
 }
 
-/// The auth-service verifies its own tokens with its own keys: no call needed.
+/// The auth-service verifies its own tokens with its own keys, and hears of
+/// revocations straight from its hub: no call needed.
+fn own_verifier(state: &AppState) -> Verifier {
+    let revocations = RevocationList::new();
+    let list = revocations.clone();
+    let mut events = state.hub.subscribe();
+    let pool = state.pool.clone();
+    let access_ttl = state.issuer.access_ttl();
+    let clock = state.clock.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(HubEvent::Revoked(r)) => {
+                    list.revoke(r.session_id, r.tokens_expire_at.timestamp())
+                }
+                Ok(HubEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let since =
+                        clock.now() - chrono::Duration::from_std(access_ttl).unwrap_or_default();
+                    if let Ok(mut conn) = pool.get().await
+                        && let Ok(revoked) =
+                            crate::db::sessions::Session::revoked_since(&mut conn, since).await
+                    {
+                        for r in revoked {
+                            let r = crate::revocations::Revocation::of(&r, access_ttl);
+                            list.revoke(r.session_id, r.tokens_expire_at.timestamp());
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Verifier::with_revocations(
+        OwnKeys(state.issuer.keys().clone()),
+        VerifierSettings {
+            issuer: state.config.issuer.clone(),
+            audience: state.config.audience.clone(),
+            leeway: Duration::from_secs(10),
+            min_refresh_interval: Duration::from_secs(5),
+        },
+        revocations,
+    )
+}
+
 struct OwnKeys(SigningKeys);
 
 impl KeySource for OwnKeys {

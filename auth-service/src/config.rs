@@ -14,6 +14,15 @@
 //! | `REFRESH_TOKEN_TTL_SECS` | `604800` | refresh token and session lifetime (7 days) |
 //! | `BCRYPT_COST` | `12` | bcrypt cost, 10 to 16 |
 //! | `BCRYPT_CONCURRENCY` | number of cores | hashes computed at once on the blocking pool |
+//! | `JWT_PUBLISHED_KEY_PATHS` | none | comma-separated PEM files (private or public) of keys published beside the active one but not used to sign: the previous key after a rotation, the next one before it |
+//! | `REFRESH_REUSE_GRACE_SECS` | `0` (strict) | how long a spent refresh token may be presented again from the same session for a fresh pair instead of a revocation |
+//! | `SERVICE_TOKEN_TTL_SECS` | `300` | lifetime of service-account tokens |
+//! | `LOGIN_MAX_FAILURES` | `5` | failed sign-ins of one account within the window before it is locked |
+//! | `LOGIN_MAX_FAILURES_PER_IP` | `50` | failed sign-ins from one IP address within the window before it is locked |
+//! | `LOGIN_FAILURE_WINDOW_SECS` | `900` | the window in which failures count |
+//! | `LOGIN_LOCKOUT_SECS` | `900` | how long a lock lasts |
+//! | `AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted |
+//! | `CLEANUP_INTERVAL_SECS` | `3600` | how often expired sessions, tokens and old events are deleted |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +58,24 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `BCRYPT_CONCURRENCY`.
     pub bcrypt_concurrency: usize,
+    /// `JWT_PUBLISHED_KEY_PATHS`.
+    pub published_key_paths: Vec<PathBuf>,
+    /// `REFRESH_REUSE_GRACE_SECS`.
+    pub refresh_reuse_grace: Duration,
+    /// `SERVICE_TOKEN_TTL_SECS`.
+    pub service_token_ttl: Duration,
+    /// `LOGIN_MAX_FAILURES`.
+    pub login_max_failures: i32,
+    /// `LOGIN_MAX_FAILURES_PER_IP`.
+    pub login_max_failures_per_ip: i32,
+    /// `LOGIN_FAILURE_WINDOW_SECS`.
+    pub login_failure_window: Duration,
+    /// `LOGIN_LOCKOUT_SECS`.
+    pub login_lockout: Duration,
+    /// `AUDIT_RETENTION_DAYS`.
+    pub audit_retention: Duration,
+    /// `CLEANUP_INTERVAL_SECS`.
+    pub cleanup_interval: Duration,
 }
 
 impl Config {
@@ -71,6 +98,27 @@ impl Config {
             refresh_token_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800, 300..=31_536_000)?,
             bcrypt_cost: env.number("BCRYPT_COST", 12, 10..=16)?,
             bcrypt_concurrency: env.number("BCRYPT_CONCURRENCY", cores, 1..=256)?,
+            published_key_paths: env
+                .optional("JWT_PUBLISHED_KEY_PATHS")
+                .map(|paths| {
+                    paths
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(PathBuf::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            refresh_reuse_grace: env.seconds("REFRESH_REUSE_GRACE_SECS", 0, 0..=300)?,
+            service_token_ttl: env.seconds("SERVICE_TOKEN_TTL_SECS", 300, 30..=3600)?,
+            login_max_failures: env.number("LOGIN_MAX_FAILURES", 5, 1..=1000)?,
+            login_max_failures_per_ip: env.number("LOGIN_MAX_FAILURES_PER_IP", 50, 1..=100_000)?,
+            login_failure_window: env.seconds("LOGIN_FAILURE_WINDOW_SECS", 900, 1..=86_400)?,
+            login_lockout: env.seconds("LOGIN_LOCKOUT_SECS", 900, 1..=86_400)?,
+            audit_retention: env
+                .number("AUDIT_RETENTION_DAYS", 365u64, 1..=36_500)
+                .map(|days| Duration::from_secs(days * 86_400))?,
+            cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 3600, 10..=86_400)?,
         })
     }
 }

@@ -33,6 +33,13 @@ pub enum Error {
     /// Not found, or not the caller's (NOT_FOUND).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Refused in the current state (FAILED_PRECONDITION).
+    #[error("{0}")]
+    FailedPrecondition(&'static str),
+    /// Too many attempts: try again after the delay (RESOURCE_EXHAUSTED,
+    /// with `google.rpc.RetryInfo`).
+    #[error("too many attempts; try again in {} s", .0.as_secs())]
+    TooManyAttempts(std::time::Duration),
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -41,6 +48,12 @@ pub enum Error {
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         Self::Internal(e.into())
+    }
+}
+
+impl From<service_runtime::paging::InvalidPageToken> for Error {
+    fn from(e: service_runtime::paging::InvalidPageToken) -> Self {
+        Self::Invalid(Invalid::new("page_token", e.to_string()))
     }
 }
 
@@ -66,6 +79,15 @@ impl From<Error> for Status {
             Error::Unauthenticated(message) => Status::unauthenticated(message),
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::TooManyAttempts(delay) => Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "too many attempts; try again in {} s",
+                    delay.as_secs().max(1)
+                ),
+                ErrorDetails::with_retry_info(Some(delay)),
+            ),
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

@@ -7,13 +7,15 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, spki::der::pem::LineEnding,
+};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use jsonwebtoken::EncodingKey;
 use proto::auth::v1::Jwk;
 use sha2::{Digest, Sha256};
@@ -35,6 +37,29 @@ impl std::fmt::Debug for SigningKeys {
 }
 
 impl SigningKeys {
+    /// Loads the active private key at `path` (when it is missing and
+    /// `generate` is set, creates one there first, mode 0600) and the keys at
+    /// `published`, which are listed in the JWKS but never sign.
+    pub fn load_with(path: &Path, generate: bool, published: &[PathBuf]) -> anyhow::Result<Self> {
+        let mut keys = Self::load(path, generate)?;
+        for extra in published {
+            let pem = std::fs::read_to_string(extra).with_context(|| {
+                format!("JWT_PUBLISHED_KEY_PATHS: cannot read {}", extra.display())
+            })?;
+            let verifying = public_key_from_pem(&pem).with_context(|| {
+                format!(
+                    "JWT_PUBLISHED_KEY_PATHS: {} is not an Ed25519 PEM key",
+                    extra.display()
+                )
+            })?;
+            let jwk = public_jwk(&verifying);
+            if !keys.published.iter().any(|k| k.kid == jwk.kid) {
+                keys.published.push(jwk);
+            }
+        }
+        Ok(keys)
+    }
+
     /// Loads the private key at `path`; when it is missing and `generate` is
     /// set, creates one there first (mode 0600).
     pub fn load(path: &Path, generate: bool) -> anyhow::Result<Self> {
@@ -63,7 +88,7 @@ impl SigningKeys {
     /// The keys for a PKCS#8 PEM private key.
     pub fn from_pem(pem: &str) -> anyhow::Result<Self> {
         let signing = SigningKey::from_pkcs8_pem(pem).context("cannot parse the key")?;
-        let jwk = public_jwk(&signing);
+        let jwk = public_jwk(&signing.verifying_key());
         let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).context("cannot load the key")?;
         Ok(Self {
             kid: jwk.kid.clone(),
@@ -116,8 +141,17 @@ pub fn generate_key_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn public_jwk(key: &SigningKey) -> Jwk {
-    let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+/// The public key of a PEM file holding either a PKCS#8 private key or an
+/// SPKI public key.
+fn public_key_from_pem(pem: &str) -> anyhow::Result<VerifyingKey> {
+    if let Ok(signing) = SigningKey::from_pkcs8_pem(pem) {
+        return Ok(signing.verifying_key());
+    }
+    VerifyingKey::from_public_key_pem(pem).context("neither a private nor a public Ed25519 key")
+}
+
+fn public_jwk(key: &VerifyingKey) -> Jwk {
+    let x = URL_SAFE_NO_PAD.encode(key.as_bytes());
     // RFC 7638: the hash of the required members, in lexicographic order.
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
     let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
@@ -165,6 +199,19 @@ mod tests {
         let path = dir.path().join("bad.pem");
         std::fs::write(&path, "not a key").unwrap();
         assert!(SigningKeys::load(&path, false).is_err());
+    }
+
+    #[test]
+    fn published_keys_are_listed_after_the_active_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.pem");
+        let new = dir.path().join("new.pem");
+        generate_key_file(&old).unwrap();
+        generate_key_file(&new).unwrap();
+        let old_kid = SigningKeys::load(&old, false).unwrap().kid().to_owned();
+        let keys = SigningKeys::load_with(&new, false, &[old.clone(), new.clone()]).unwrap();
+        let kids: Vec<&str> = keys.published.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, [keys.kid(), old_kid.as_str()]);
     }
 
     #[test]

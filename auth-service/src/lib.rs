@@ -1,7 +1,11 @@
 //! The auth-service: accounts, sessions and the tokens every other component
-//! verifies. `main.rs` is a thin command line over [`app::Application`].
+//! verifies. `main.rs` is a thin command line over [`app::Application`] and
+//! the commands in [`admin`].
 
+pub mod admin;
 pub mod app;
+pub mod audit;
+pub mod cleanup;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -9,6 +13,8 @@ pub mod error;
 pub mod grpc;
 pub mod keys;
 pub mod passwords;
+pub mod revocations;
+pub mod sessions;
 pub mod tokens;
 
 pub use app::{AppState, Application};

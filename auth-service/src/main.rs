@@ -27,6 +27,25 @@ enum Command {
         /// Where to write the key; an existing file is never overwritten.
         path: PathBuf,
     },
+    /// Make EMAIL a superuser: create the account (password read from the
+    /// first line of standard input) or promote the existing one.
+    CreateSuperuser {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// A username for a new account.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Create a service account; prints its id and secret (shown only now).
+    CreateServiceAccount {
+        /// A name for people (e.g. "task-worker").
+        #[arg(long)]
+        name: String,
+        /// A scope granted to its tokens (repeatable), e.g. tasks.process.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -64,5 +83,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(path = %path.display(), "signing key written");
             Ok(())
         }
+        Command::CreateSuperuser { email, username } => {
+            let config = auth_service::Config::from_env(&env)?;
+            let pool = admin_pool(&config).await?;
+            let hasher = auth_service::passwords::PasswordHasher::new(config.bcrypt_cost, 1)?;
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let (id, created) = auth_service::admin::create_superuser(
+                &pool,
+                &hasher,
+                &email,
+                username.as_deref(),
+                password,
+            )
+            .await?;
+            let verb = if created { "created" } else { "promoted" };
+            tracing::info!(user_id = %id, "superuser {verb}");
+            Ok(())
+        }
+        Command::CreateServiceAccount { name, scopes } => {
+            let config = auth_service::Config::from_env(&env)?;
+            let pool = admin_pool(&config).await?;
+            let (id, secret) =
+                auth_service::admin::create_service_account(&pool, &name, &scopes).await?;
+            // The one place the secret is shown: to the operator, on stdout.
+            #[allow(clippy::print_stdout)]
+            {
+                println!("client_id={id}");
+                println!("client_secret={secret}");
+            }
+            Ok(())
+        }
     }
+}
+
+async fn admin_pool(config: &auth_service::Config) -> anyhow::Result<postgres_kit::PgPool> {
+    let url = config.database_url.expose_secret();
+    postgres_kit::run_migrations(url, auth_service::db::MIGRATIONS).await?;
+    let mut settings = postgres_kit::PoolSettings::new("auth-service-admin");
+    settings.max_size = 1;
+    Ok(postgres_kit::build_pool(url, &settings)?)
 }

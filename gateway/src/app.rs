@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{GrpcKeySource, Verifier, VerifierSettings};
+use access::{GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -66,14 +66,20 @@ impl Application {
                 );
             }
         }
-        let verifier = Verifier::new(
-            GrpcKeySource::new(upstreams.channel("auth").expect("added above")),
+        let auth_channel = upstreams.channel("auth").expect("added above");
+        // Revoked sessions stream in from the auth-service, so a logout is
+        // honoured at the edge within a second.
+        let revocations = RevocationList::new();
+        access::spawn_revocation_watcher(auth_channel.clone(), revocations.clone());
+        let verifier = Verifier::with_revocations(
+            GrpcKeySource::new(auth_channel),
             VerifierSettings {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
                 leeway: Duration::from_secs(10),
                 min_refresh_interval: Duration::from_secs(5),
             },
+            revocations,
         );
         if let Err(e) = verifier.refresh().await {
             tracing::warn!(error = %e, "auth-service keys not available yet");

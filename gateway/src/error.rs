@@ -21,6 +21,8 @@ pub struct ApiError {
     pub details: Vec<serde_json::Value>,
     /// For 405: the methods the path allows.
     pub allow: Vec<http::Method>,
+    /// For 429 and 503: when to try again (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -32,6 +34,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             allow: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -127,6 +130,13 @@ impl From<tonic::Status> for ApiError {
                 error.details.push(bad_request(&violations));
             }
         }
+        if let Some(delay) = status.get_details_retry_info().and_then(|r| r.retry_delay) {
+            error.details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retry_delay": format!("{}s", delay.as_secs()),
+            }));
+            error.retry_after = Some(delay);
+        }
         error
     }
 }
@@ -149,6 +159,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
             );
+        }
+        if let Some(delay) = self.retry_after {
+            // Whole seconds, rounded up.
+            let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         if !self.allow.is_empty() {
             let allow = self

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{AccessLayer, GrpcKeySource, Verifier, VerifierSettings};
+use access::{AccessLayer, GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
 use postgres_kit::{PgPool, PoolSettings};
 use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
@@ -68,7 +68,11 @@ impl Application {
             .context("AUTH_SERVICE_URL")?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        let verifier = Verifier::new(
+        // Revoked sessions stream in from the auth-service, so a logout is
+        // honoured here within a second.
+        let revocations = RevocationList::new();
+        access::spawn_revocation_watcher(auth_channel.clone(), revocations.clone());
+        let verifier = Verifier::with_revocations(
             GrpcKeySource::new(auth_channel),
             VerifierSettings {
                 issuer: config.issuer.clone(),
@@ -76,6 +80,7 @@ impl Application {
                 leeway: Duration::from_secs(10),
                 min_refresh_interval: Duration::from_secs(5),
             },
+            revocations,
         );
         if let Err(e) = verifier.refresh().await {
             // Not fatal: the keys are fetched again on the first request.

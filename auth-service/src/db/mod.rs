@@ -1,7 +1,11 @@
 //! The service's tables: models and the queries that read and write them.
 
+pub mod audit;
+pub mod refresh_tokens;
 pub mod schema;
+pub mod service_accounts;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 pub use postgres_kit::PgPool;

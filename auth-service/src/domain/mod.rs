@@ -8,7 +8,7 @@ mod profile;
 
 pub use email::Email;
 pub use password::Password;
-pub use profile::{FullName, Username};
+pub use profile::{AvatarUrl, FullName, Username};
 
 /// A value that broke a rule: the field it came from and why, in words fit
 /// for the caller.

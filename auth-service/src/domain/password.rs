@@ -1,3 +1,6 @@
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Invalid;
@@ -27,6 +30,12 @@ impl Password {
                 format!("must be at most {MAX_BYTES} bytes"),
             ));
         }
+        if is_common(raw) {
+            return Err(Invalid::new(
+                field,
+                "is one of the most common passwords; choose another",
+            ));
+        }
         Ok(Self(SecretString::from(raw)))
     }
 
@@ -34,6 +43,20 @@ impl Password {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+}
+
+/// Whether `password` is in the shipped list of common passwords.
+fn is_common(password: &str) -> bool {
+    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    COMMON
+        .get_or_init(|| {
+            include_str!("common_passwords.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .collect()
+        })
+        .contains(password.to_lowercase().as_str())
 }
 
 #[cfg(test)]
@@ -44,7 +67,7 @@ mod tests {
     fn short_passwords_are_refused() {
         assert!(Password::parse("", "password").is_err());
         assert!(Password::parse("1234567", "password").is_err());
-        assert!(Password::parse("12345678", "password").is_ok());
+        assert!(Password::parse("x7#kq9!m", "password").is_ok());
     }
 
     #[test]
@@ -61,6 +84,21 @@ mod tests {
         assert_eq!(error.field, "password");
         // 25 three-byte characters: 75 bytes.
         assert!(Password::parse(&"密".repeat(25), "password").is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password",
+            "Password1",
+            "12345678",
+            "QWERTYUIOP",
+            "iloveyou",
+        ] {
+            let error = Password::parse(common, "new_password").unwrap_err();
+            assert_eq!(error.field, "new_password", "{common}");
+        }
+        assert!(Password::parse("correct horse battery", "password").is_ok());
     }
 
     #[test]

@@ -59,6 +59,36 @@ impl FullName {
     }
 }
 
+/// An avatar URL: http or https, at most 2048 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvatarUrl(String);
+
+impl AvatarUrl {
+    /// Checks `raw` (surrounding white space is ignored).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let url = raw.trim();
+        if url.len() > 2048 {
+            return Err(Invalid::new("avatar", "must be at most 2048 bytes"));
+        }
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| Invalid::new("avatar", "must be an http or https URL"))?;
+        if rest.is_empty()
+            || rest.starts_with('/')
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Invalid::new("avatar", "must be an http or https URL"));
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +115,20 @@ mod tests {
             "tab\there",
         ] {
             assert!(Username::parse(raw).is_err(), "{raw:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn avatars_are_web_urls() {
+        assert!(AvatarUrl::parse("https://cdn.example.com/a.png").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/y",
+            "https://",
+            "https:///x",
+            "https://a b",
+        ] {
+            assert!(AvatarUrl::parse(bad).is_err(), "{bad}");
         }
     }
 

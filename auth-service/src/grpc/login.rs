@@ -1,21 +1,26 @@
 //! `Login`: signs in with a password and opens a session.
+//!
+//! Brute force is held off per account and per client IP address: after
+//! `LOGIN_MAX_FAILURES` failures within the window the account is locked for
+//! the lockout period, whatever password comes next. Counters live in
+//! PostgreSQL, so restarts and replicas share them. An account that does not
+//! exist is counted (and locked) under the name typed, and costs one bcrypt
+//! check like a real one: nothing in the answer or its timing says whether an
+//! account exists.
 
-use chrono::Utc;
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
-use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::sessions::NewSession;
+use crate::audit::{Event, EventType};
+use crate::db::throttle;
 use crate::db::users::User;
 use crate::domain::Invalid;
 use crate::error::{Error, Result};
-use crate::grpc::client::{ClientInfo, truncate};
-use crate::grpc::convert;
-use crate::tokens::Subject;
+use crate::grpc::client::ClientInfo;
+use crate::sessions;
 
-/// The one answer to every credential failure: it never says whether the
-/// account exists.
+/// The one answer to every credential failure.
 const BAD_CREDENTIALS: &str = "invalid credentials";
 
 pub async fn login(
@@ -31,67 +36,123 @@ pub async fn login(
     if request.password.is_empty() {
         return Err(Invalid::new("password", "is required").into());
     }
-
-    let user = {
-        let mut conn = state.pool.get().await?;
-        if email.is_empty() {
-            User::find_by_username(&mut conn, username).await?
-        } else {
-            User::find_by_email(&mut conn, &email.to_lowercase()).await?
-        }
+    if email.len() > 320 || username.len() > 320 || request.password.len() > 1024 {
+        return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+    }
+    let login_name = if email.is_empty() {
+        username.to_lowercase()
+    } else {
+        email.to_lowercase()
     };
+    let now = state.clock.now();
+
+    let mut conn = state.pool.get().await?;
+    let user = if email.is_empty() {
+        User::find_by_username(&mut conn, username).await?
+    } else {
+        User::find_by_email(&mut conn, &login_name).await?
+    };
+    let account_subject = match &user {
+        Some(user) => format!("user:{}", user.id),
+        None => format!("login:{login_name}"),
+    };
+    let mut subjects = vec![account_subject.clone()];
+    if let Some(ip) = &client.ip_address {
+        subjects.push(format!("ip:{ip}"));
+    }
+    if let Some(until) = throttle::locked_until(&mut conn, &subjects, now).await? {
+        let mut event = Event::new(EventType::LoginFailed, now)
+            .login_name(&login_name)
+            .client(&client)
+            .reason("locked");
+        if let Some(user) = &user {
+            event = event.user(user.id);
+        }
+        event.record(&mut conn).await?;
+        let wait = (until - now).to_std().unwrap_or_default();
+        return Err(Error::TooManyAttempts(wait));
+    }
+
     // Always one bcrypt check, so unknown accounts take as long as known ones.
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let matches = state.hasher.verify(&request.password, hash).await?;
     let user = match user {
         Some(user) if matches => user,
-        _ => return Err(Error::Unauthenticated(BAD_CREDENTIALS)),
+        user => {
+            let reason = match &user {
+                None => "unknown_account",
+                Some(u) if u.password_hash.is_none() => "no_password",
+                Some(_) => "wrong_password",
+            };
+            let config = &state.config;
+            let window = chrono::Duration::from_std(config.login_failure_window)
+                .map_err(anyhow::Error::from)?;
+            let lockout =
+                chrono::Duration::from_std(config.login_lockout).map_err(anyhow::Error::from)?;
+            conn.transaction(async |conn| -> Result<()> {
+                throttle::record_failure(
+                    conn,
+                    &account_subject,
+                    now,
+                    window,
+                    config.login_max_failures,
+                    lockout,
+                )
+                .await?;
+                if let Some(ip) = &client.ip_address {
+                    throttle::record_failure(
+                        conn,
+                        &format!("ip:{ip}"),
+                        now,
+                        window,
+                        config.login_max_failures_per_ip,
+                        lockout,
+                    )
+                    .await?;
+                }
+                let mut event = Event::new(EventType::LoginFailed, now)
+                    .login_name(&login_name)
+                    .client(&client)
+                    .reason(reason);
+                if let Some(user) = &user {
+                    event = event.user(user.id);
+                }
+                event.record(conn).await?;
+                Ok(())
+            })
+            .await?;
+            return Err(Error::Unauthenticated(BAD_CREDENTIALS));
+        }
     };
     if !user.is_active {
+        Event::new(EventType::LoginFailed, now)
+            .user(user.id)
+            .login_name(&login_name)
+            .client(&client)
+            .reason("account_deactivated")
+            .record(&mut conn)
+            .await?;
         return Err(Error::PermissionDenied("this account is deactivated"));
     }
 
-    let now = Utc::now();
-    let session_id = Uuid::now_v7();
-    let refresh_ttl =
-        chrono::Duration::from_std(state.config.refresh_token_ttl).map_err(anyhow::Error::from)?;
-    let device_info = truncate(request.device_info.trim(), 512);
-    let mut conn = state.pool.get().await?;
-    let user = conn
-        .transaction(async |conn| -> Result<User> {
-            NewSession {
-                id: session_id,
-                user_id: user.id,
-                created_at: now,
-                last_used_at: now,
-                expires_at: now + refresh_ttl,
-                ip_address: client.ip_address.as_deref(),
-                user_agent: client.user_agent.as_deref(),
-                device_info: Some(device_info.as_str()).filter(|d| !d.is_empty()),
-            }
-            .insert(conn)
-            .await?;
-            Ok(User::record_login(conn, user.id, now).await?)
+    let (user, refresh) = conn
+        .transaction(async |conn| -> Result<_> {
+            throttle::clear(conn, &account_subject).await?;
+            let refresh =
+                sessions::open(conn, state, &user, &client, &request.device_info, now).await?;
+            let user = User::record_login(conn, user.id, now).await?;
+            Event::new(EventType::LoginSucceeded, now)
+                .user(user.id)
+                .session(refresh.session_id)
+                .login_name(&login_name)
+                .client(&client)
+                .record(conn)
+                .await?;
+            Ok((user, refresh))
         })
         .await?;
-
-    let access = state.issuer.access_token(
-        Subject {
-            user_id: user.id,
-            session_id,
-            email: &user.email,
-            is_superuser: user.is_superuser,
-        },
-        now,
-    )?;
-    tracing::info!(user_id = %user.id, session_id = %session_id, "signed in");
+    tracing::info!(user_id = %user.id, session_id = %refresh.session_id, "signed in");
     Ok(pb::LoginResponse {
-        access_token: access.token,
-        token_type: "Bearer".into(),
-        expires_in: state.issuer.access_ttl().as_secs() as i32,
-        refresh_token: String::new(),
-        refresh_expires_in: 0,
-        session_id: session_id.to_string(),
-        user: Some(convert::user(&user)),
+        token_pair: Some(sessions::token_pair(state, &user, refresh, now)?),
     })
 }

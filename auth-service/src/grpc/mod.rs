@@ -1,19 +1,31 @@
-//! The gRPC API of the service: `auth.v1.AuthService`. Each RPC's logic lives
-//! in the module named after it; this file only routes calls there.
+//! The gRPC API of the service: `auth.v1.AuthService` and
+//! `auth.v1.AdminService`. Each RPC's logic lives in the module named after
+//! it; this file only routes calls there.
 
+pub mod admin;
+mod change_password;
 mod client;
-mod convert;
+pub mod convert;
 mod get_jwks;
 mod get_me;
+mod issue_service_token;
+mod list_login_events;
+mod list_sessions;
 mod login;
+mod logout;
+mod refresh;
 mod register;
+mod revoke_session;
+mod update_me;
+mod watch_revocations;
 
 use proto::auth::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
 
 use crate::app::AppState;
+use crate::db::audit::{AuditEvent, EventFilter, Position};
 
-pub use client::ClientInfo;
+pub use client::{ClientInfo, truncate};
 
 /// `auth.v1.AuthService`.
 #[derive(Debug, Clone)]
@@ -34,8 +46,9 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
         Ok(Response::new(
-            register::register(&self.state, request.into_inner()).await?,
+            register::register(&self.state, request.into_inner(), client).await?,
         ))
     }
 
@@ -49,6 +62,27 @@ impl AuthService for AuthApi {
         ))
     }
 
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            refresh::refresh(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?;
+        Ok(Response::new(
+            logout::logout(&self.state, caller, client).await?,
+        ))
+    }
+
     async fn get_me(
         &self,
         request: Request<pb::GetMeRequest>,
@@ -57,10 +91,110 @@ impl AuthService for AuthApi {
         Ok(Response::new(get_me::get_me(&self.state, caller).await?))
     }
 
+    async fn update_me(
+        &self,
+        request: Request<pb::UpdateMeRequest>,
+    ) -> Result<Response<pb::UpdateMeResponse>, Status> {
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            update_me::update_me(&self.state, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            change_password::change_password(&self.state, &caller, request.into_inner(), client)
+                .await?,
+        ))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let caller = access::caller(&request)?;
+        Ok(Response::new(
+            list_sessions::list_sessions(&self.state, caller).await?,
+        ))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<pb::RevokeSessionRequest>,
+    ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            revoke_session::revoke_session(&self.state, &caller, request.into_inner(), client)
+                .await?,
+        ))
+    }
+
+    async fn list_login_events(
+        &self,
+        request: Request<pb::ListLoginEventsRequest>,
+    ) -> Result<Response<pb::ListLoginEventsResponse>, Status> {
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            list_login_events::list_login_events(&self.state, &caller, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            issue_service_token::issue_service_token(&self.state, request.into_inner(), client)
+                .await?,
+        ))
+    }
+
     async fn get_jwks(
         &self,
         _request: Request<pb::GetJwksRequest>,
     ) -> Result<Response<pb::GetJwksResponse>, Status> {
         Ok(Response::new(get_jwks::get_jwks(&self.state)))
     }
+
+    type WatchRevocationsStream = watch_revocations::RevocationStream;
+
+    async fn watch_revocations(
+        &self,
+        _request: Request<pb::WatchRevocationsRequest>,
+    ) -> Result<Response<Self::WatchRevocationsStream>, Status> {
+        Ok(Response::new(
+            watch_revocations::watch_revocations(&self.state).await?,
+        ))
+    }
+}
+
+/// One page of audit events and its next-page token (shared by the user's
+/// and the administrators' lists).
+async fn page_events(
+    state: &AppState,
+    filter: &EventFilter,
+    after: Option<Position>,
+    limit: i64,
+    scope: &str,
+) -> crate::error::Result<(Vec<AuditEvent>, String, i32)> {
+    let mut conn = state.pool.get().await?;
+    let mut events = filter.page(&mut conn, after, limit + 1).await?;
+    let has_more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    let total = filter.count(&mut conn).await?;
+    let next = match events.last() {
+        Some(last) if has_more => state
+            .page_tokens
+            .encode(scope, &(last.occurred_at, last.id)),
+        _ => String::new(),
+    };
+    Ok((events, next, i32::try_from(total).unwrap_or(i32::MAX)))
 }

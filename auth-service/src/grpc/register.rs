@@ -3,15 +3,20 @@
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
+use diesel_async::AsyncConnection;
+
 use crate::app::AppState;
+use crate::audit::{Event, EventType};
 use crate::db::{unique_violation, users::NewUser};
 use crate::domain::{Email, FullName, Password, Username};
 use crate::error::{Error, Result};
+use crate::grpc::ClientInfo;
 use crate::grpc::convert;
 
 pub async fn register(
     state: &AppState,
     request: pb::RegisterRequest,
+    client: ClientInfo,
 ) -> Result<pb::RegisterResponse> {
     let email = Email::parse(&request.email)?;
     let password = Password::parse(&request.password, "password")?;
@@ -25,18 +30,31 @@ pub async fn register(
     };
     let password_hash = state.hasher.hash(password.expose()).await?;
 
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    // One statement: a failure leaves no row behind.
-    let inserted = NewUser {
-        id: Uuid::now_v7(),
-        email: email.as_str(),
-        username: username.as_ref().map(Username::as_str),
-        password_hash: Some(&password_hash),
-        full_name: full_name.as_ref().map(FullName::as_str),
-        is_superuser: false,
-    }
-    .insert(&mut conn)
-    .await;
+    // One transaction: a failure leaves no row behind.
+    let inserted = conn
+        .transaction(async |conn| {
+            let user = NewUser {
+                id: Uuid::now_v7(),
+                email: email.as_str(),
+                username: username.as_ref().map(Username::as_str),
+                password_hash: Some(&password_hash),
+                full_name: full_name.as_ref().map(FullName::as_str),
+                is_superuser: false,
+                created_at: now,
+            }
+            .insert(conn)
+            .await?;
+            Event::new(EventType::Registered, now)
+                .user(user.id)
+                .login_name(email.as_str())
+                .client(&client)
+                .record(conn)
+                .await?;
+            Ok::<_, diesel::result::Error>(user)
+        })
+        .await;
     let user = match inserted {
         Ok(user) => user,
         Err(e) => {

@@ -2,16 +2,22 @@
 
 use std::net::SocketAddr;
 
-use auth_service::{Application, Config};
-use proto::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
+use auth_service::{AppState, Application, Config};
+use proto::auth::v1::{
+    self as pb, admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
+};
+use service_runtime::clock::Clock;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-/// A running service with its own database.
+/// A running service with its own database and a clock the test moves.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub database_url: String,
     pub auth: AuthServiceClient<Channel>,
+    pub admin: AdminServiceClient<Channel>,
+    pub clock: Clock,
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     _keys: tempfile::TempDir,
 }
@@ -44,10 +50,12 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(config: Config, keys: tempfile::TempDir) -> TestApp {
     let database_url = secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned();
-    let app = Application::build(config)
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = Application::build_with_clock(config, clock.clone())
         .await
         .expect("the service builds");
     let addr = app.local_addr();
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -60,7 +68,10 @@ pub async fn spawn_with(config: Config, keys: tempfile::TempDir) -> TestApp {
     TestApp {
         addr,
         database_url,
-        auth: AuthServiceClient::new(channel),
+        auth: AuthServiceClient::new(channel.clone()),
+        admin: AdminServiceClient::new(channel),
+        clock,
+        state,
         shutdown: Some(tx),
         _keys: keys,
     }
@@ -89,27 +100,74 @@ impl TestApp {
         &self,
         email: &str,
         password: &str,
-    ) -> Result<pb::LoginResponse, tonic::Status> {
+    ) -> Result<pb::TokenPair, tonic::Status> {
+        self.login_as(email, password, None).await
+    }
+
+    /// Signs in from the client address `ip` (as the gateway states it).
+    pub async fn login_as(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Result<pb::TokenPair, tonic::Status> {
+        let mut request = tonic::Request::new(pb::LoginRequest {
+            email: email.into(),
+            password: password.into(),
+            ..Default::default()
+        });
+        if let Some(ip) = ip {
+            request
+                .metadata_mut()
+                .insert("x-forwarded-for", ip.parse().unwrap());
+        }
         self.auth
             .clone()
-            .login(pb::LoginRequest {
-                email: email.into(),
-                password: password.into(),
-                ..Default::default()
-            })
+            .login(request)
             .await
-            .map(tonic::Response::into_inner)
+            .map(|r| r.into_inner().token_pair.expect("a token pair"))
     }
 
     /// Registers `email` and signs in; returns the access token.
     pub async fn signed_in(&self, email: &str) -> String {
+        self.signed_in_pair(email).await.access_token
+    }
+
+    /// Registers `email` and signs in; returns the token pair.
+    pub async fn signed_in_pair(&self, email: &str) -> pb::TokenPair {
         self.register(email, "correct horse battery", "")
             .await
             .unwrap();
         self.login_email(email, "correct horse battery")
             .await
             .unwrap()
+    }
+
+    /// A superuser's access token.
+    pub async fn superuser(&self, email: &str) -> String {
+        auth_service::admin::create_superuser(
+            &self.state.pool,
+            &self.state.hasher,
+            email,
+            None,
+            "correct horse battery",
+        )
+        .await
+        .unwrap();
+        self.login_email(email, "correct horse battery")
+            .await
+            .unwrap()
             .access_token
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<pb::TokenPair, tonic::Status> {
+        self.auth
+            .clone()
+            .refresh(pb::RefreshRequest {
+                refresh_token: refresh_token.into(),
+            })
+            .await
+            .map(|r| r.into_inner().token_pair.expect("a token pair"))
     }
 
     pub async fn get_me(&self, token: Option<&str>) -> Result<pb::User, tonic::Status> {
@@ -134,6 +192,33 @@ impl TestApp {
                 .unwrap();
         tokio::spawn(connection);
         client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
+pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -46,7 +46,9 @@ async fn login_by_username_ignores_its_case() {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .token_pair
+        .unwrap();
     assert_eq!(pair.user.unwrap().email, "ada@example.com");
     assert_eq!(
         app.count("SELECT count(*) FROM sessions WHERE device_info = 'test suite'")

@@ -4,3 +4,4 @@
 mod errors;
 mod flow;
 mod stack;
+mod tokens;

@@ -6,6 +6,7 @@ use tokio::sync::oneshot;
 
 pub struct Stack {
     pub base: String,
+    pub workspace_url: String,
     pub http: Client,
     _stops: Vec<oneshot::Sender<()>>,
     _keys: tempfile::TempDir,
@@ -49,7 +50,7 @@ pub async fn spawn_stack() -> Stack {
     stops.push(stop);
     tokio::spawn(workspace.run_until(stopped));
 
-    let mut config = gateway::Config::local(&auth_url, &workspace_url);
+    let mut config = gateway::Config::local(&auth_url, &workspace_url.clone());
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
     let gateway = gateway::Application::build(config).await.unwrap();
     let base = format!("http://{}", gateway.local_addr());
@@ -59,6 +60,7 @@ pub async fn spawn_stack() -> Stack {
 
     Stack {
         base,
+        workspace_url,
         http: Client::new(),
         _stops: stops,
         _keys: keys,
@@ -82,6 +84,30 @@ impl Stack {
             request = request.json(&body);
         }
         request.send().await.expect("the gateway answers")
+    }
+
+    /// Registers and signs in; returns the token pair.
+    pub async fn signed_in_pair(&self, email: &str) -> Value {
+        let password = "correct horse battery";
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     /// Registers and signs in; returns the access token.
@@ -123,4 +149,22 @@ pub async fn error_body(response: Response, status: u16, grpc: &str) -> Value {
         "{body}"
     );
     body
+}
+
+/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
+pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -84,7 +84,9 @@ impl TestStack {
             })
             .await
             .unwrap()
-            .into_inner();
+            .into_inner()
+            .token_pair
+            .unwrap();
         User {
             id: pair.user.unwrap().user_id.parse().unwrap(),
             token: pair.access_token,

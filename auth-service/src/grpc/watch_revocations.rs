@@ -1,0 +1,72 @@
+//! `WatchRevocations`: the revocation stream verifiers subscribe to.
+
+use proto::auth::v1 as pb;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::app::AppState;
+use crate::db::sessions::Session;
+use crate::error::Result;
+use crate::grpc::convert::timestamp;
+use crate::revocations::{HubEvent, Revocation};
+
+pub type RevocationStream = ReceiverStream<Result<pb::WatchRevocationsResponse, Status>>;
+
+/// Sends the revocations still relevant, then each new one. The stream ends
+/// (UNAVAILABLE) when notifications may have been missed or the service is
+/// draining; the subscriber reconnects and starts from a fresh snapshot.
+pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
+    // Subscribe before the snapshot, so nothing falls between the two.
+    let mut events = state.hub.subscribe();
+    let access_ttl = state.issuer.access_ttl();
+    let since =
+        state.clock.now() - chrono::Duration::from_std(access_ttl).map_err(anyhow::Error::from)?;
+    let snapshot = {
+        let mut conn = state.pool.get().await?;
+        Session::revoked_since(&mut conn, since).await?
+    };
+    let (tx, rx) = mpsc::channel(256);
+    let drained = crate::app::drained(state.draining.clone());
+
+    tokio::spawn(async move {
+        tokio::pin!(drained);
+        let message = |r: Revocation| {
+            Ok(pb::WatchRevocationsResponse {
+                session_id: r.session_id.to_string(),
+                expires_at: Some(timestamp(r.tokens_expire_at)),
+            })
+        };
+        for revoked in &snapshot {
+            if tx
+                .send(message(Revocation::of(revoked, access_ttl)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(HubEvent::Revoked(revocation)) => {
+                        if tx.send(message(revocation)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(HubEvent::Resync) | Err(RecvError::Lagged(_)) => {
+                        let _ = tx.send(Err(Status::unavailable("resynchronise: reconnect"))).await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                () = &mut drained => {
+                    let _ = tx.send(Err(Status::unavailable("the service is shutting down"))).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}

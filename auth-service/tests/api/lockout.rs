@@ -1,0 +1,147 @@
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::spawn_app;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn five_failures_lock_the_account_even_for_the_right_password_until_the_cooldown() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "ada")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let status = app
+            .login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let status = app
+        .login_email("ada@example.com", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let retry = status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .unwrap();
+    assert!(
+        retry > Duration::from_secs(800) && retry <= Duration::from_secs(900),
+        "{retry:?}"
+    );
+    // Signing in by username reaches the same lock.
+    let status = app
+        .auth
+        .clone()
+        .login(proto::auth::v1::LoginRequest {
+            username: "ada".into(),
+            password: PASSWORD.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert!(app.login_email("ada@example.com", PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn failures_spread_beyond_the_window_do_not_lock() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    for _ in 0..4 {
+        app.login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+    }
+    app.clock.advance(chrono::Duration::minutes(16));
+    for _ in 0..4 {
+        app.login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+    }
+    assert!(app.login_email("ada@example.com", PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn unknown_accounts_lock_like_known_ones() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        let status = app
+            .login_email("nobody@example.com", "whatever pw")
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let status = app
+        .login_email("nobody@example.com", "whatever pw")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_locked_account_does_not_affect_other_users() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    app.register("grace@example.com", PASSWORD, "")
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        app.login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+    }
+    assert!(app.login_email("grace@example.com", PASSWORD).await.is_ok());
+}
+
+#[tokio::test]
+async fn many_failures_from_one_ip_lock_that_ip_for_every_account() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    // 50 failures over many accounts from one address.
+    for i in 0..50 {
+        let status = app
+            .login_as(
+                &format!("user{i}@example.com"),
+                "wrong password",
+                Some("198.51.100.7"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "attempt {i}");
+    }
+    let status = app
+        .login_as("ada@example.com", PASSWORD, Some("198.51.100.7"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        app.login_as("ada@example.com", PASSWORD, Some("198.51.100.8"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_account_counter() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    for _ in 0..4 {
+        app.login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+    }
+    app.login_email("ada@example.com", PASSWORD).await.unwrap();
+    for _ in 0..4 {
+        app.login_email("ada@example.com", "wrong password")
+            .await
+            .unwrap_err();
+    }
+    assert!(app.login_email("ada@example.com", PASSWORD).await.is_ok());
+}
