@@ -87,6 +87,7 @@ impl Application {
         }
         let mut pool_settings = PoolSettings::new("auth-service");
         pool_settings.max_size = config.database_pool_size;
+        pool_settings.wait_timeout = config.database_pool_wait;
         let pool =
             postgres_kit::build_pool(&database_url, &pool_settings).context("AUTH_DATABASE_URL")?;
         let keys = SigningKeys::load_with(

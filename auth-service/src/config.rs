@@ -5,6 +5,7 @@
 //! | `AUTH_LISTEN_ADDR` | `127.0.0.1:50051` | gRPC listen address |
 //! | `AUTH_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/auth` | the service's own database (the dev stack's by default) |
 //! | `AUTH_DATABASE_POOL_SIZE` | `10` | most database connections |
+//! | `AUTH_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
 //! | `AUTH_RUN_MIGRATIONS` | `true` | apply pending migrations at start |
 //! | `JWT_SIGNING_KEY_PATH` | `keys/signing-key.pem` | the active Ed25519 private key (PKCS#8 PEM) |
 //! | `JWT_GENERATE_KEY` | `false` | create the key file (mode 0600) when it is missing: for development |
@@ -40,6 +41,8 @@ pub struct Config {
     pub database_url: SecretString,
     /// `AUTH_DATABASE_POOL_SIZE`.
     pub database_pool_size: usize,
+    /// `AUTH_DATABASE_POOL_WAIT_MS`.
+    pub database_pool_wait: Duration,
     /// `AUTH_RUN_MIGRATIONS`.
     pub run_migrations: bool,
     /// `JWT_SIGNING_KEY_PATH`.
@@ -89,6 +92,7 @@ impl Config {
                 "postgresql://postgres@127.0.0.1:54320/auth",
             ),
             database_pool_size: env.number("AUTH_DATABASE_POOL_SIZE", 10, 1..=1000)?,
+            database_pool_wait: env.millis("AUTH_DATABASE_POOL_WAIT_MS", 5000, 10..=600_000)?,
             run_migrations: env.flag("AUTH_RUN_MIGRATIONS", true)?,
             signing_key_path: env.path("JWT_SIGNING_KEY_PATH", "keys/signing-key.pem"),
             generate_signing_key: env.flag("JWT_GENERATE_KEY", false)?,

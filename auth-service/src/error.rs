@@ -40,6 +40,9 @@ pub enum Error {
     /// with `google.rpc.RetryInfo`).
     #[error("too many attempts; try again in {} s", .0.as_secs())]
     TooManyAttempts(std::time::Duration),
+    /// A dependency is down or saturated (UNAVAILABLE): retry later.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -59,7 +62,10 @@ impl From<service_runtime::paging::InvalidPageToken> for Error {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Internal(anyhow::Error::new(e).context("no database connection"))
+        // No connection in time (database down, or all connections busy) is
+        // transient: the caller may retry.
+        tracing::warn!(error = %e, "no database connection");
+        Self::Unavailable("the database is unavailable; try again")
     }
 }
 
@@ -88,6 +94,7 @@ impl From<Error> for Status {
                 ),
                 ErrorDetails::with_retry_info(Some(delay)),
             ),
+            Error::Unavailable(message) => Status::unavailable(message),
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

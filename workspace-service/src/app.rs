@@ -59,6 +59,7 @@ impl Application {
         }
         let mut pool_settings = PoolSettings::new("workspace-service");
         pool_settings.max_size = config.database_pool_size;
+        pool_settings.wait_timeout = config.database_pool_wait;
         let pool = postgres_kit::build_pool(&database_url, &pool_settings)
             .context("WORKSPACE_DATABASE_URL")?;
 

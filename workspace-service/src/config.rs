@@ -5,6 +5,7 @@
 //! | `WORKSPACE_LISTEN_ADDR` | `127.0.0.1:50052` | gRPC listen address |
 //! | `WORKSPACE_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/workspace` | the service's own database (the dev stack's by default) |
 //! | `WORKSPACE_DATABASE_POOL_SIZE` | `10` | most database connections |
+//! | `WORKSPACE_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
 //! | `WORKSPACE_RUN_MIGRATIONS` | `true` | apply pending migrations at start |
 //! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | where the token signing keys are fetched (`GetJwks`) |
 //! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
@@ -25,6 +26,8 @@ pub struct Config {
     pub database_url: SecretString,
     /// `WORKSPACE_DATABASE_POOL_SIZE`.
     pub database_pool_size: usize,
+    /// `WORKSPACE_DATABASE_POOL_WAIT_MS`.
+    pub database_pool_wait: std::time::Duration,
     /// `WORKSPACE_RUN_MIGRATIONS`.
     pub run_migrations: bool,
     /// `AUTH_SERVICE_URL`.
@@ -54,6 +57,11 @@ impl Config {
                 "postgresql://postgres@127.0.0.1:54320/workspace",
             ),
             database_pool_size: env.number("WORKSPACE_DATABASE_POOL_SIZE", 10, 1..=1000)?,
+            database_pool_wait: env.millis(
+                "WORKSPACE_DATABASE_POOL_WAIT_MS",
+                5000,
+                10..=600_000,
+            )?,
             run_migrations: env.flag("WORKSPACE_RUN_MIGRATIONS", true)?,
             auth_service_url,
             issuer: env.string("JWT_ISSUER", "auth-service"),

@@ -22,6 +22,9 @@ pub enum Error {
     /// indistinguishable from a missing one.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A dependency is down or saturated (UNAVAILABLE): retry later.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -45,7 +48,10 @@ impl From<diesel::result::Error> for Error {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Internal(anyhow::Error::new(e).context("no database connection"))
+        // No connection in time (database down, or all connections busy) is
+        // transient: the caller may retry.
+        tracing::warn!(error = %e, "no database connection");
+        Self::Unavailable("the database is unavailable; try again")
     }
 }
 
@@ -64,6 +70,7 @@ impl From<Error> for Status {
                 ErrorDetails::with_bad_request_violation(field, description),
             ),
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
+            Error::Unavailable(message) => Status::unavailable(message),
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

@@ -46,36 +46,42 @@ pub async fn login(
     };
     let now = state.clock.now();
 
-    let mut conn = state.pool.get().await?;
-    let user = if email.is_empty() {
-        User::find_by_username(&mut conn, username).await?
-    } else {
-        User::find_by_email(&mut conn, &login_name).await?
-    };
-    let account_subject = match &user {
-        Some(user) => format!("user:{}", user.id),
-        None => format!("login:{login_name}"),
-    };
-    let mut subjects = vec![account_subject.clone()];
-    if let Some(ip) = &client.ip_address {
-        subjects.push(format!("ip:{ip}"));
-    }
-    if let Some(until) = throttle::locked_until(&mut conn, &subjects, now).await? {
-        let mut event = Event::new(EventType::LoginFailed, now)
-            .login_name(&login_name)
-            .client(&client)
-            .reason("locked");
-        if let Some(user) = &user {
-            event = event.user(user.id);
+    // The connection goes back to the pool before hashing: a login waits its
+    // turn for a bcrypt slot without holding one of the few connections.
+    let (user, account_subject) = {
+        let mut conn = state.pool.get().await?;
+        let user = if email.is_empty() {
+            User::find_by_username(&mut conn, username).await?
+        } else {
+            User::find_by_email(&mut conn, &login_name).await?
+        };
+        let account_subject = match &user {
+            Some(user) => format!("user:{}", user.id),
+            None => format!("login:{login_name}"),
+        };
+        let mut subjects = vec![account_subject.clone()];
+        if let Some(ip) = &client.ip_address {
+            subjects.push(format!("ip:{ip}"));
         }
-        event.record(&mut conn).await?;
-        let wait = (until - now).to_std().unwrap_or_default();
-        return Err(Error::TooManyAttempts(wait));
-    }
+        if let Some(until) = throttle::locked_until(&mut conn, &subjects, now).await? {
+            let mut event = Event::new(EventType::LoginFailed, now)
+                .login_name(&login_name)
+                .client(&client)
+                .reason("locked");
+            if let Some(user) = &user {
+                event = event.user(user.id);
+            }
+            event.record(&mut conn).await?;
+            let wait = (until - now).to_std().unwrap_or_default();
+            return Err(Error::TooManyAttempts(wait));
+        }
+        (user, account_subject)
+    };
 
     // Always one bcrypt check, so unknown accounts take as long as known ones.
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let matches = state.hasher.verify(&request.password, hash).await?;
+    let mut conn = state.pool.get().await?;
     let user = match user {
         Some(user) if matches => user,
         user => {
