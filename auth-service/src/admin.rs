@@ -75,7 +75,7 @@ pub async fn create_service_account(
     let (secret, hash) = tokens::new_secret();
     let id = Uuid::now_v7();
     let mut conn = pool.get().await?;
-    ServiceAccount {
+    let inserted = ServiceAccount {
         id,
         name: name.to_owned(),
         secret_hash: hash,
@@ -84,6 +84,12 @@ pub async fn create_service_account(
         created_at: Utc::now(),
     }
     .insert(&mut conn)
-    .await?;
-    Ok((id, secret))
+    .await;
+    match inserted {
+        Ok(()) => Ok((id, secret)),
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            anyhow::bail!("a service account named {name:?} already exists")
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -184,11 +184,11 @@ fn own_verifier(state: &AppState) -> Verifier {
     let clock = state.clock.clone();
     tokio::spawn(async move {
         loop {
-            match events.recv().await {
-                Ok(HubEvent::Revoked(r)) => {
+            match events.next().await {
+                Some(HubEvent::Revoked(r)) => {
                     list.revoke(r.session_id, r.tokens_expire_at.timestamp())
                 }
-                Ok(HubEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some(HubEvent::Resync) => {
                     let since =
                         clock.now() - chrono::Duration::from_std(access_ttl).unwrap_or_default();
                     if let Ok(mut conn) = pool.get().await
@@ -201,7 +201,7 @@ fn own_verifier(state: &AppState) -> Verifier {
                         }
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                None => return,
             }
         }
     });

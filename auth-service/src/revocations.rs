@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures::StreamExt;
+use postgres_kit::notify::{Listener, Notice};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -80,68 +80,41 @@ fn parse(payload: &str) -> Option<Revocation> {
 /// Fans revocations out to this replica's subscribers. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Hub {
-    tx: broadcast::Sender<HubEvent>,
+    listener: Listener,
 }
 
 impl Hub {
-    /// Starts listening on `database_url`; the listener reconnects with
-    /// backoff and sends [`HubEvent::Resync`] after each reconnection.
+    /// Starts listening on `database_url` (see [`postgres_kit::notify`]).
     pub fn listen(database_url: String) -> Self {
-        let (tx, _) = broadcast::channel(4096);
-        let hub = Self { tx };
-        let sender = hub.tx.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                match listen_once(&database_url, &sender).await {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(e) => tracing::warn!(error = %e, "revocation listener lost its connection"),
-                }
-                let _ = sender.send(HubEvent::Resync);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        });
-        hub
+        Self {
+            listener: Listener::spawn(database_url, CHANNEL),
+        }
     }
 
-    /// Hears every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
-        self.tx.subscribe()
+    /// Hears every revocation from now on.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription(self.listener.subscribe())
     }
 }
 
-async fn listen_once(
-    url: &str,
-    sender: &broadcast::Sender<HubEvent>,
-) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    // Polling messages also drives the connection, so LISTEN completes while
-    // this loop runs.
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {CHANNEL}");
-    let listen = client.batch_execute(&statement);
-    tokio::pin!(listen);
-    let mut listening = false;
-    loop {
-        tokio::select! {
-            result = &mut listen, if !listening => {
-                result?;
-                listening = true;
-                // Revocations made before LISTEN took effect are in the
-                // snapshot that subscribers take when told to resync.
-                let _ = sender.send(HubEvent::Resync);
-            }
-            message = messages.next() => match message {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                    if let Some(revocation) = parse(n.payload()) {
-                        let _ = sender.send(HubEvent::Revoked(revocation));
-                    }
+/// A subscriber's view of the hub.
+#[derive(Debug)]
+pub struct Subscription(broadcast::Receiver<Notice>);
+
+impl Subscription {
+    /// The next event; `None` when the hub is gone.
+    pub async fn next(&mut self) -> Option<HubEvent> {
+        loop {
+            return match self.0.recv().await {
+                Ok(Notice::Payload(payload)) => match parse(&payload) {
+                    Some(revocation) => Some(HubEvent::Revoked(revocation)),
+                    None => continue,
+                },
+                Ok(Notice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Some(HubEvent::Resync)
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => return Ok(()),
-            }
+                Err(broadcast::error::RecvError::Closed) => None,
+            };
         }
     }
 }

@@ -230,6 +230,15 @@ async fn transcode_inner(
         }
     };
 
+    if route.method.is_client_streaming() || route.method.is_server_streaming() {
+        // Streams over HTTP (uploads, downloads, Server-Sent Events) are the
+        // gateway issue's work; until then they are refused plainly.
+        return Err(ApiError::new(
+            Code::Unimplemented,
+            "this route streams, which the gateway does not serve yet",
+        ));
+    }
+
     if !route.access.public {
         access::authorize(&state.verifier, &route.access, &parts.headers)
             .await

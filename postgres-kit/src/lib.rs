@@ -2,6 +2,7 @@
 //!
 //! - [`pool`]: the diesel-async connection pool with timeouts set once per connection.
 //! - [`migrate`]: embedded migrations, serialised between replicas by an advisory lock.
+//! - [`notify`]: LISTEN on a channel and fan notifications out in the process.
 //! - [`cluster`]: a PostgreSQL cluster run from the local server binaries, for the dev
 //!   stack and the tests (never in production, where the database is external).
 //! - [`testing`] (feature `testing`): one throw-away cluster per test process and a fresh,
@@ -9,6 +10,7 @@
 
 pub mod cluster;
 pub mod migrate;
+pub mod notify;
 pub mod pool;
 #[cfg(feature = "testing")]
 pub mod testing;

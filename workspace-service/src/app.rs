@@ -8,11 +8,16 @@ use std::time::Duration;
 
 use access::{AccessLayer, GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
+use postgres_kit::notify::Listener;
 use postgres_kit::{PgPool, PoolSettings};
 use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
+use proto::workspace::v1::task_service_server::TaskServiceServer;
+use proto::workspace::v1::worker_service_server::WorkerServiceServer;
 use secrecy::ExposeSecret;
+use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
@@ -20,7 +25,7 @@ use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::db::MIGRATIONS;
-use crate::grpc::ConversationApi;
+use crate::grpc::{ConversationApi, TaskApi, WorkerApi};
 
 /// What every RPC needs; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +36,17 @@ pub struct AppState {
     pub pool: PgPool,
     /// Signs and checks page tokens.
     pub page_tokens: PageTokens,
+    /// The time.
+    pub clock: Clock,
+    /// Task changes as they commit (for `WatchTask`).
+    pub task_changes: Listener,
+    /// Becomes true when the service starts draining: long-lived streams end.
+    pub draining: watch::Receiver<bool>,
+}
+
+/// Completes when `draining` becomes true (or its sender is gone).
+pub async fn drained(mut draining: watch::Receiver<bool>) {
+    let _ = draining.wait_for(|d| *d).await;
 }
 
 impl std::fmt::Debug for AppState {
@@ -44,12 +60,18 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     verifier: Verifier,
+    drain: watch::Sender<bool>,
 }
 
 impl Application {
+    /// [`Application::build_with_clock`] with the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
     /// Applies migrations (unless disabled), prepares the pool and the token
     /// verifier, and binds the listen address (port 0 picks a free port).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let database_url = config.database_url.expose_secret().to_owned();
         if config.run_migrations {
             let applied = postgres_kit::run_migrations(&database_url, MIGRATIONS)
@@ -100,14 +122,20 @@ impl Application {
                     config.listen_addr
                 )
             })?;
+        let task_changes = Listener::spawn(database_url, crate::db::tasks::CHANGED_CHANNEL);
+        let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
             state: AppState {
                 config: Arc::new(config),
                 pool,
                 page_tokens,
+                clock,
+                task_changes,
+                draining,
             },
             verifier,
+            drain,
         })
     }
 
@@ -118,19 +146,40 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The service's state (for tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// Serves until `shutdown` completes, then finishes the calls in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let state = self.state;
+        crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
         let mut routes = RoutesBuilder::default();
         let health = service_runtime::grpc::add_standard_services(
             &mut routes,
-            &[ConversationServiceServer::<ConversationApi>::NAME],
+            &[
+                ConversationServiceServer::<ConversationApi>::NAME,
+                TaskServiceServer::<TaskApi>::NAME,
+                WorkerServiceServer::<WorkerApi>::NAME,
+            ],
         );
         routes.add_service(ConversationServiceServer::new(ConversationApi::new(
-            self.state,
+            state.clone(),
         )));
+        routes.add_service(TaskServiceServer::new(TaskApi::new(state.clone())));
+        routes.add_service(WorkerServiceServer::new(WorkerApi::new(state.clone())));
         health
             .set_serving::<ConversationServiceServer<ConversationApi>>()
             .await;
+        health.set_serving::<TaskServiceServer<TaskApi>>().await;
+        health.set_serving::<WorkerServiceServer<WorkerApi>>().await;
+        let drain = self.drain;
+        let shutdown = async move {
+            shutdown.await;
+            // End the watch streams so that the server can drain.
+            let _ = drain.send(true);
+        };
         tracing::info!(addr = %self.listener.local_addr()?, "workspace-service listening");
         tonic::transport::Server::builder()
             .layer(AccessLayer::new(self.verifier))

@@ -10,6 +10,9 @@
 //! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | where the token signing keys are fetched (`GetJwks`) |
 //! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
 //! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
+//! | `TASK_MAX_ATTEMPTS` | `3` | attempts of a task before it fails for good |
+//! | `TASK_LEASE_SECS` | `60` | default lease of a claimed task |
+//! | `TASK_REAP_INTERVAL_SECS` | `5` | how often expired leases are reaped |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
 
 use std::net::SocketAddr;
@@ -38,6 +41,12 @@ pub struct Config {
     pub audience: String,
     /// `PAGE_TOKEN_SECRET`.
     pub page_token_secret: Option<SecretString>,
+    /// `TASK_MAX_ATTEMPTS`.
+    pub task_max_attempts: i32,
+    /// `TASK_LEASE_SECS`.
+    pub task_lease: std::time::Duration,
+    /// `TASK_REAP_INTERVAL_SECS`.
+    pub task_reap_interval: std::time::Duration,
 }
 
 impl Config {
@@ -67,6 +76,9 @@ impl Config {
             issuer: env.string("JWT_ISSUER", "auth-service"),
             audience: env.string("JWT_AUDIENCE", "backbone"),
             page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
+            task_max_attempts: env.number("TASK_MAX_ATTEMPTS", 3, 1..=100)?,
+            task_lease: env.seconds("TASK_LEASE_SECS", 60, 5..=3600)?,
+            task_reap_interval: env.seconds("TASK_REAP_INTERVAL_SECS", 5, 1..=3600)?,
         })
     }
 }

@@ -25,6 +25,13 @@ pub enum Error {
     /// A dependency is down or saturated (UNAVAILABLE): retry later.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A task transition the state machine forbids (FAILED_PRECONDITION
+    /// naming the current status).
+    #[error("{0}")]
+    Transition(crate::domain::task_state::Forbidden),
+    /// Refused in the current state (FAILED_PRECONDITION).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -71,6 +78,8 @@ impl From<Error> for Status {
             ),
             Error::NotFound(what) => Status::not_found(format!("{what} not found")),
             Error::Unavailable(message) => Status::unavailable(message),
+            Error::Transition(forbidden) => Status::failed_precondition(forbidden.to_string()),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

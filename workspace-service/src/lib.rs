@@ -4,8 +4,10 @@
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod queue;
 
 pub use app::{AppState, Application};
 pub use config::Config;

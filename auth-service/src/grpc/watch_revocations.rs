@@ -1,7 +1,6 @@
 //! `WatchRevocations`: the revocation stream verifiers subscribe to.
 
 use proto::auth::v1 as pb;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -49,17 +48,17 @@ pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
         }
         loop {
             tokio::select! {
-                event = events.recv() => match event {
-                    Ok(HubEvent::Revoked(revocation)) => {
+                event = events.next() => match event {
+                    Some(HubEvent::Revoked(revocation)) => {
                         if tx.send(message(revocation)).await.is_err() {
                             return;
                         }
                     }
-                    Ok(HubEvent::Resync) | Err(RecvError::Lagged(_)) => {
+                    Some(HubEvent::Resync) => {
                         let _ = tx.send(Err(Status::unavailable("resynchronise: reconnect"))).await;
                         return;
                     }
-                    Err(RecvError::Closed) => return,
+                    None => return,
                 },
                 () = &mut drained => {
                     let _ = tx.send(Err(Status::unavailable("the service is shutting down"))).await;

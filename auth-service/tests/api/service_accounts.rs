@@ -118,3 +118,15 @@ async fn service_accounts_need_a_name_and_a_scope() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_taken_service_account_name_is_refused_clearly() {
+    let app = spawn_app().await;
+    auth_service::admin::create_service_account(&app.state.pool, "w", &["x".into()])
+        .await
+        .unwrap();
+    let error = auth_service::admin::create_service_account(&app.state.pool, "w", &["x".into()])
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("already exists"), "{error}");
+}

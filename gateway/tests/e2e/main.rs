@@ -4,4 +4,5 @@
 mod errors;
 mod flow;
 mod stack;
+mod tasks;
 mod tokens;

@@ -3,6 +3,8 @@
 pub mod conversations;
 pub mod files;
 pub mod schema;
+pub mod tasks;
+pub mod turns;
 
 pub use postgres_kit::PgPool;
 

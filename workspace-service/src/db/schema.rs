@@ -35,4 +35,73 @@ diesel::table! {
 
 diesel::joinable!(conversation_files -> conversations (conversation_id));
 diesel::joinable!(conversation_files -> files (file_id));
-diesel::allow_tables_to_appear_in_same_query!(files, conversations, conversation_files);
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        query -> Text,
+        status -> Text,
+        analysis -> Nullable<Text>,
+        operations -> Nullable<Jsonb>,
+        result -> Nullable<Jsonb>,
+        error_message -> Nullable<Text>,
+        attempt -> Int4,
+        max_attempts -> Int4,
+        worker_id -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        turn_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    task_files (task_id, file_id) {
+        task_id -> Uuid,
+        file_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    conversation_turns (id) {
+        id -> Uuid,
+        conversation_id -> Uuid,
+        turn_number -> Int4,
+        query -> Text,
+        status -> Text,
+        analysis -> Nullable<Text>,
+        variables -> Nullable<Jsonb>,
+        new_columns -> Nullable<Jsonb>,
+        formulas -> Nullable<Jsonb>,
+        errors -> Nullable<Jsonb>,
+        output_file_id -> Nullable<Uuid>,
+        task_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    task_counts (user_id, status) {
+        user_id -> Uuid,
+        status -> Text,
+        count -> Int8,
+    }
+}
+
+diesel::joinable!(task_files -> tasks (task_id));
+diesel::joinable!(task_files -> files (file_id));
+diesel::joinable!(conversation_turns -> conversations (conversation_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    files,
+    conversations,
+    conversation_files,
+    tasks,
+    task_files,
+    conversation_turns,
+    task_counts,
+);

@@ -2,7 +2,14 @@
 //! RPC named after it.
 
 mod conversations;
-mod convert;
+pub mod convert;
 mod ids;
+pub mod tasks;
+mod worker;
 
 pub use conversations::ConversationApi;
+pub use tasks::TaskApi;
+pub use worker::WorkerApi;
+
+/// Longest query of a task or turn, in characters.
+pub const MAX_QUERY_CHARS: usize = 10_000;

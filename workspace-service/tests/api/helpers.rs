@@ -1,7 +1,11 @@
 //! An auth-service and a workspace-service per test, and typed helpers.
 
 use proto::auth::v1::{LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient};
-use proto::workspace::v1::{self as pb, conversation_service_client::ConversationServiceClient};
+use proto::workspace::v1::{
+    self as pb, conversation_service_client::ConversationServiceClient,
+    task_service_client::TaskServiceClient, worker_service_client::WorkerServiceClient,
+};
+use service_runtime::clock::Clock;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -10,7 +14,12 @@ use uuid::Uuid;
 pub struct TestStack {
     pub workspace_database_url: String,
     pub auth: AuthServiceClient<Channel>,
+    pub auth_state: auth_service::AppState,
     pub conversations: ConversationServiceClient<Channel>,
+    pub tasks: TaskServiceClient<Channel>,
+    pub worker: WorkerServiceClient<Channel>,
+    pub state: workspace_service::AppState,
+    pub clock: Clock,
     _stops: Vec<oneshot::Sender<()>>,
     _keys: tempfile::TempDir,
 }
@@ -35,6 +44,7 @@ pub async fn spawn_stack() -> TestStack {
     auth_config.database_pool_size = 4;
     let auth_app = auth_service::Application::build(auth_config).await.unwrap();
     let auth_addr = auth_app.local_addr();
+    let auth_state = auth_app.state().clone();
     let (auth_stop, auth_stopped) = oneshot::channel::<()>();
     tokio::spawn(auth_app.run_until(async {
         let _ = auth_stopped.await;
@@ -44,17 +54,27 @@ pub async fn spawn_stack() -> TestStack {
         workspace_service::Config::local(&workspace_db, &format!("http://{auth_addr}"));
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
     config.database_pool_size = 4;
-    let app = workspace_service::Application::build(config).await.unwrap();
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = workspace_service::Application::build_with_clock(config, clock.clone())
+        .await
+        .unwrap();
     let addr = app.local_addr();
+    let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
 
+    let workspace = channel(addr).await;
     TestStack {
         workspace_database_url: workspace_db,
         auth: AuthServiceClient::new(channel(auth_addr).await),
-        conversations: ConversationServiceClient::new(channel(addr).await),
+        auth_state,
+        conversations: ConversationServiceClient::new(workspace.clone()),
+        tasks: TaskServiceClient::new(workspace.clone()),
+        worker: WorkerServiceClient::new(workspace),
+        state,
+        clock,
         _stops: vec![auth_stop, stop],
         _keys: keys,
     }
@@ -125,6 +145,101 @@ impl TestStack {
             .map(tonic::Response::into_inner)
     }
 
+    /// A service-account token with `scopes`.
+    pub async fn service_token(&self, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let (id, secret) = auth_service::admin::create_service_account(
+            &self.auth_state.pool,
+            &format!("worker-{}", Uuid::new_v4()),
+            &scopes,
+        )
+        .await
+        .unwrap();
+        self.auth
+            .clone()
+            .issue_service_token(proto::auth::v1::IssueServiceTokenRequest {
+                client_id: id.to_string(),
+                client_secret: secret,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .access_token
+    }
+
+    pub async fn create_task(&self, token: &str, query: &str, file_ids: &[Uuid]) -> pb::Task {
+        self.tasks
+            .clone()
+            .create_task(authorized(
+                token,
+                pb::CreateTaskRequest {
+                    query: query.into(),
+                    file_ids: file_ids.iter().map(Uuid::to_string).collect(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .task
+            .unwrap()
+    }
+
+    pub async fn get_task(&self, token: &str, task_id: &str) -> Result<pb::Task, tonic::Status> {
+        self.tasks
+            .clone()
+            .get_task(authorized(
+                token,
+                pb::GetTaskRequest {
+                    task_id: task_id.into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Claims a task as `worker` (an empty response when none is pending).
+    pub async fn claim(
+        &self,
+        token: &str,
+        worker: &str,
+    ) -> Result<pb::ClaimTaskResponse, tonic::Status> {
+        self.worker
+            .clone()
+            .claim_task(authorized(
+                token,
+                pb::ClaimTaskRequest {
+                    worker_id: worker.into(),
+                    lease_seconds: 0,
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn complete(
+        &self,
+        token: &str,
+        worker: &str,
+        task_id: &str,
+        result: serde_json::Value,
+    ) -> Result<pb::Task, tonic::Status> {
+        self.worker
+            .clone()
+            .complete_task(authorized(
+                token,
+                pb::CompleteTaskRequest {
+                    task_id: task_id.into(),
+                    worker_id: worker.into(),
+                    analysis: "done".into(),
+                    operations: None,
+                    result: Some(json_value(&result)),
+                    output_file_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
     /// A file row of `user_id`, written directly (uploads are another RPC).
     pub async fn insert_file(&self, user_id: Uuid) -> Uuid {
         let id = Uuid::new_v4();
@@ -151,4 +266,9 @@ pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
+}
+
+/// A JSON value as a protobuf `Value`.
+pub fn json_value(json: &serde_json::Value) -> prost_types::Value {
+    workspace_service::grpc::convert::json_to_value(json)
 }

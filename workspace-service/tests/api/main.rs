@@ -3,3 +3,6 @@
 
 mod conversations;
 mod helpers;
+mod tasks;
+mod turns;
+mod worker;

@@ -11,30 +11,19 @@ use crate::db::files;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 
-/// Longest title, in characters.
-const MAX_TITLE_CHARS: usize = 200;
-
 pub async fn create_conversation(
     state: &AppState,
     user_id: Uuid,
     request: pb::CreateConversationRequest,
 ) -> Result<pb::CreateConversationResponse> {
-    let title = request.title.trim();
-    if title.is_empty() {
-        return Err(Error::invalid("title", "is required"));
-    }
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(Error::invalid(
-            "title",
-            format!("must have at most {MAX_TITLE_CHARS} characters"),
-        ));
-    }
+    let title = ids::text("title", &request.title, super::MAX_TITLE_CHARS)?;
     if title.chars().any(char::is_control) {
         return Err(Error::invalid(
             "title",
             "must not contain control characters",
         ));
     }
+    let title = title.as_str();
     let file_ids = ids::parse_list("file_ids", &request.file_ids)?;
 
     let now = Utc::now();

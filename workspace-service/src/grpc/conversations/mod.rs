@@ -1,14 +1,25 @@
 //! `workspace.v1.ConversationService`: routes each RPC to its file.
 
 mod create_conversation;
+mod create_turn;
+mod delete_conversation;
+mod get_conversation;
+mod get_turn;
 mod list_conversations;
+mod list_turns;
+mod update_conversation;
 
 use proto::workspace::v1::{self as pb, conversation_service_server::ConversationService};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::app::AppState;
 use crate::db::conversations::Conversation;
-use crate::grpc::convert::timestamp;
+use crate::db::turns::Turn;
+use crate::domain::task_state::Status;
+use crate::grpc::convert::{json_field, timestamp};
+
+/// Longest title, in characters.
+const MAX_TITLE_CHARS: usize = 200;
 
 /// `workspace.v1.ConversationService`.
 #[derive(Debug, Clone)]
@@ -28,7 +39,7 @@ impl ConversationService for ConversationApi {
     async fn create_conversation(
         &self,
         request: Request<pb::CreateConversationRequest>,
-    ) -> Result<Response<pb::CreateConversationResponse>, Status> {
+    ) -> Result<Response<pb::CreateConversationResponse>, tonic::Status> {
         let caller = access::caller(&request)?.sub;
         let response =
             create_conversation::create_conversation(&self.state, caller, request.into_inner())
@@ -39,12 +50,106 @@ impl ConversationService for ConversationApi {
     async fn list_conversations(
         &self,
         request: Request<pb::ListConversationsRequest>,
-    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+    ) -> Result<Response<pb::ListConversationsResponse>, tonic::Status> {
         let caller = access::caller(&request)?.sub;
         let response =
             list_conversations::list_conversations(&self.state, caller, request.into_inner())
                 .await?;
         Ok(Response::new(response))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::GetConversationResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            get_conversation::get_conversation(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn update_conversation(
+        &self,
+        request: Request<pb::UpdateConversationRequest>,
+    ) -> Result<Response<pb::UpdateConversationResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            update_conversation::update_conversation(&self.state, caller, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn delete_conversation(
+        &self,
+        request: Request<pb::DeleteConversationRequest>,
+    ) -> Result<Response<pb::DeleteConversationResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            delete_conversation::delete_conversation(&self.state, caller, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn create_turn(
+        &self,
+        request: Request<pb::CreateTurnRequest>,
+    ) -> Result<Response<pb::CreateTurnResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            create_turn::create_turn(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_turns(
+        &self,
+        request: Request<pb::ListTurnsRequest>,
+    ) -> Result<Response<pb::ListTurnsResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            list_turns::list_turns(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_turn(
+        &self,
+        request: Request<pb::GetTurnRequest>,
+    ) -> Result<Response<pb::GetTurnResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            get_turn::get_turn(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+}
+
+/// A turn as the wire shows it.
+fn turn_to_wire(turn: &Turn) -> pb::Turn {
+    let status = match Status::parse(&turn.status) {
+        Some(Status::Pending) => pb::TurnStatus::Pending,
+        Some(Status::Processing) => pb::TurnStatus::Processing,
+        Some(Status::Completed) => pb::TurnStatus::Completed,
+        Some(Status::Failed) => pb::TurnStatus::Failed,
+        Some(Status::Cancelled) => pb::TurnStatus::Cancelled,
+        None => pb::TurnStatus::Unspecified,
+    };
+    pb::Turn {
+        turn_id: turn.id.to_string(),
+        conversation_id: turn.conversation_id.to_string(),
+        turn_number: turn.turn_number,
+        query: turn.query.clone(),
+        status: status as i32,
+        analysis: turn.analysis.clone().unwrap_or_default(),
+        variables: json_field(&turn.variables),
+        new_columns: json_field(&turn.new_columns),
+        formulas: json_field(&turn.formulas),
+        errors: json_field(&turn.errors),
+        output_file_id: turn
+            .output_file_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        task_id: turn.task_id.map(|id| id.to_string()).unwrap_or_default(),
+        created_at: Some(timestamp(turn.created_at)),
+        updated_at: Some(timestamp(turn.updated_at)),
+        completed_at: turn.completed_at.map(timestamp),
     }
 }
 

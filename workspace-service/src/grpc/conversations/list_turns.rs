@@ -1,0 +1,25 @@
+//! `ListTurns`: a conversation's turns in order.
+
+use proto::workspace::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::{conversations, turns};
+use crate::error::{Error, Result};
+use crate::grpc::ids;
+
+pub async fn list_turns(
+    state: &AppState,
+    user_id: Uuid,
+    request: pb::ListTurnsRequest,
+) -> Result<pb::ListTurnsResponse> {
+    let id = ids::parse_resource("conversation", &request.conversation_id)?;
+    let mut conn = state.pool.get().await?;
+    conversations::find_for_user(&mut conn, id, user_id)
+        .await?
+        .ok_or(Error::NotFound("conversation"))?;
+    let turns = turns::of_conversation(&mut conn, id).await?;
+    Ok(pb::ListTurnsResponse {
+        turns: turns.iter().map(super::turn_to_wire).collect(),
+    })
+}

@@ -1,0 +1,26 @@
+//! `GetTaskStats`: the caller's tasks by status, from the counters.
+
+use proto::workspace::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::tasks;
+use crate::domain::task_state::Status;
+use crate::error::Result;
+
+pub async fn get_task_stats(state: &AppState, user_id: Uuid) -> Result<pb::GetTaskStatsResponse> {
+    let mut conn = state.pool.get().await?;
+    let mut stats = pb::GetTaskStatsResponse::default();
+    for (status, count) in tasks::counts(&mut conn, user_id).await? {
+        stats.total += count;
+        match Status::parse(&status) {
+            Some(Status::Pending) => stats.pending = count,
+            Some(Status::Processing) => stats.processing = count,
+            Some(Status::Completed) => stats.completed = count,
+            Some(Status::Failed) => stats.failed = count,
+            Some(Status::Cancelled) => stats.cancelled = count,
+            None => {}
+        }
+    }
+    Ok(stats)
+}

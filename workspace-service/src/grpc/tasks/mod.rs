@@ -1,0 +1,167 @@
+//! `workspace.v1.TaskService`: routes each RPC to its file.
+
+mod cancel_task;
+mod change;
+mod create_task;
+mod get_task;
+mod get_task_stats;
+mod list_tasks;
+mod retry_task;
+mod watch_task;
+
+use std::collections::HashMap;
+
+use diesel_async::AsyncPgConnection;
+use proto::workspace::v1::{self as pb, task_service_server::TaskService};
+use tonic::{Request, Response};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::tasks::{self, Task};
+use crate::domain::task_state::Status;
+use crate::grpc::convert::{json_field, timestamp};
+
+/// `workspace.v1.TaskService`.
+#[derive(Debug, Clone)]
+pub struct TaskApi {
+    state: AppState,
+}
+
+impl TaskApi {
+    /// The API over the service's state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl TaskService for TaskApi {
+    async fn create_task(
+        &self,
+        request: Request<pb::CreateTaskRequest>,
+    ) -> Result<Response<pb::CreateTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            create_task::create_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_task(
+        &self,
+        request: Request<pb::GetTaskRequest>,
+    ) -> Result<Response<pb::GetTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            get_task::get_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            list_tasks::list_tasks(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: Request<pb::CancelTaskRequest>,
+    ) -> Result<Response<pb::CancelTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            cancel_task::cancel_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn retry_task(
+        &self,
+        request: Request<pb::RetryTaskRequest>,
+    ) -> Result<Response<pb::RetryTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            retry_task::retry_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_task_stats(
+        &self,
+        request: Request<pb::GetTaskStatsRequest>,
+    ) -> Result<Response<pb::GetTaskStatsResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            get_task_stats::get_task_stats(&self.state, caller).await?,
+        ))
+    }
+
+    type WatchTaskStream = watch_task::TaskStream;
+
+    async fn watch_task(
+        &self,
+        request: Request<pb::WatchTaskRequest>,
+    ) -> Result<Response<Self::WatchTaskStream>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            watch_task::watch_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+}
+
+/// The wire status of a stored one.
+pub fn wire_status(status: Status) -> pb::TaskStatus {
+    match status {
+        Status::Pending => pb::TaskStatus::Pending,
+        Status::Processing => pb::TaskStatus::Processing,
+        Status::Completed => pb::TaskStatus::Completed,
+        Status::Failed => pb::TaskStatus::Failed,
+        Status::Cancelled => pb::TaskStatus::Cancelled,
+    }
+}
+
+/// Tasks as the wire shows them, with their files.
+pub async fn to_wire(
+    conn: &mut AsyncPgConnection,
+    list: &[Task],
+) -> crate::error::Result<Vec<pb::Task>> {
+    let ids: Vec<Uuid> = list.iter().map(|t| t.id).collect();
+    let mut files: HashMap<Uuid, Vec<pb::TaskFile>> = HashMap::new();
+    for file in tasks::files_of(conn, &ids).await? {
+        files.entry(file.task_id).or_default().push(pb::TaskFile {
+            file_id: file.file_id.to_string(),
+            filename: file.filename,
+            size_bytes: file.size_bytes,
+            md5: file.md5,
+            sha256: file.sha256,
+            mime_type: file.mime_type,
+        });
+    }
+    Ok(list
+        .iter()
+        .map(|task| pb::Task {
+            task_id: task.id.to_string(),
+            query: task.query.clone(),
+            status: wire_status(task.status()) as i32,
+            files: files.remove(&task.id).unwrap_or_default(),
+            analysis: task.analysis.clone().unwrap_or_default(),
+            operations: json_field(&task.operations),
+            result: json_field(&task.result),
+            error_message: task.error_message.clone().unwrap_or_default(),
+            attempt: task.attempt,
+            turn_id: task.turn_id.map(|id| id.to_string()).unwrap_or_default(),
+            created_at: Some(timestamp(task.created_at)),
+            started_at: task.started_at.map(timestamp),
+            completed_at: task.completed_at.map(timestamp),
+            updated_at: Some(timestamp(task.updated_at)),
+        })
+        .collect())
+}
+
+/// One task as the wire shows it.
+pub async fn one_to_wire(
+    conn: &mut AsyncPgConnection,
+    task: &Task,
+) -> crate::error::Result<pb::Task> {
+    Ok(to_wire(conn, std::slice::from_ref(task)).await?.remove(0))
+}

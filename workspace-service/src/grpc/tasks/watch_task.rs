@@ -1,0 +1,94 @@
+//! `WatchTask`: the task's states until it is terminal, pushed by
+//! PostgreSQL notifications (no polling).
+
+use postgres_kit::notify::Notice;
+use proto::workspace::v1 as pb;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::tasks::{self, Task};
+use crate::error::{Error, Result};
+use crate::grpc::ids;
+
+pub type TaskStream = ReceiverStream<Result<pb::WatchTaskResponse, Status>>;
+
+pub async fn watch_task(
+    state: &AppState,
+    user_id: Uuid,
+    request: pb::WatchTaskRequest,
+) -> Result<TaskStream> {
+    let id = ids::parse_resource("task", &request.task_id)?;
+    // Subscribe before reading, so no change falls between the two.
+    let mut notices = state.task_changes.subscribe();
+    let first = load(state, id, user_id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    let (tx, rx) = mpsc::channel(16);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let drained = crate::app::drained(state.draining.clone());
+        tokio::pin!(drained);
+        let mut last = first.0.status.clone();
+        let mut done = first.0.status().is_terminal();
+        if tx
+            .send(Ok(pb::WatchTaskResponse {
+                task: Some(first.1),
+            }))
+            .await
+            .is_err()
+            || done
+        {
+            return;
+        }
+        while !done {
+            let reload = tokio::select! {
+                notice = notices.recv() => match notice {
+                    Ok(Notice::Payload(payload)) => payload == id.to_string(),
+                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                },
+                () = &mut drained => {
+                    let _ = tx.send(Err(Status::unavailable("the service is shutting down"))).await;
+                    return;
+                }
+            };
+            if !reload {
+                continue;
+            }
+            let (task, wire) = match load(&state, id, user_id).await {
+                Ok(Some(loaded)) => loaded,
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            if task.status == last {
+                continue;
+            }
+            last = task.status.clone();
+            done = task.status().is_terminal();
+            if tx
+                .send(Ok(pb::WatchTaskResponse { task: Some(wire) }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+async fn load(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Option<(Task, pb::Task)>> {
+    let mut conn = state.pool.get().await?;
+    let Some(task) = tasks::find_for_user(&mut conn, id, user_id).await? else {
+        return Ok(None);
+    };
+    let wire = super::one_to_wire(&mut conn, &task).await?;
+    Ok(Some((task, wire)))
+}

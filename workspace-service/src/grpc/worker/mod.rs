@@ -1,0 +1,111 @@
+//! `workspace.v1.WorkerService`: what workers call. The access rule in the
+//! proto admits only tokens with the `tasks.process` scope.
+
+mod claim_task;
+mod complete_task;
+mod fail_task;
+mod heartbeat_task;
+
+use chrono::{DateTime, Utc};
+use proto::workspace::v1::{self as pb, worker_service_server::WorkerService};
+use tonic::{Request, Response};
+
+use crate::app::AppState;
+use crate::db::tasks::Task;
+use crate::error::{Error, Result};
+
+/// `workspace.v1.WorkerService`.
+#[derive(Debug, Clone)]
+pub struct WorkerApi {
+    state: AppState,
+}
+
+impl WorkerApi {
+    /// The API over the service's state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl WorkerService for WorkerApi {
+    async fn claim_task(
+        &self,
+        request: Request<pb::ClaimTaskRequest>,
+    ) -> Result<Response<pb::ClaimTaskResponse>, tonic::Status> {
+        Ok(Response::new(
+            claim_task::claim_task(&self.state, request.into_inner()).await?,
+        ))
+    }
+
+    async fn heartbeat_task(
+        &self,
+        request: Request<pb::HeartbeatTaskRequest>,
+    ) -> Result<Response<pb::HeartbeatTaskResponse>, tonic::Status> {
+        Ok(Response::new(
+            heartbeat_task::heartbeat_task(&self.state, request.into_inner()).await?,
+        ))
+    }
+
+    async fn complete_task(
+        &self,
+        request: Request<pb::CompleteTaskRequest>,
+    ) -> Result<Response<pb::CompleteTaskResponse>, tonic::Status> {
+        Ok(Response::new(
+            complete_task::complete_task(&self.state, request.into_inner()).await?,
+        ))
+    }
+
+    async fn fail_task(
+        &self,
+        request: Request<pb::FailTaskRequest>,
+    ) -> Result<Response<pb::FailTaskResponse>, tonic::Status> {
+        Ok(Response::new(
+            fail_task::fail_task(&self.state, request.into_inner()).await?,
+        ))
+    }
+}
+
+/// A worker id: 1 to 200 visible characters.
+fn worker_id(raw: &str) -> Result<String> {
+    let id = raw.trim();
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
+        return Err(Error::invalid("worker_id", "must have 1 to 200 characters"));
+    }
+    Ok(id.to_owned())
+}
+
+/// When a lease of `seconds` (0 for the default) taken at `now` ends.
+fn lease_end(state: &AppState, seconds: i32, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let seconds = match seconds {
+        0 => state.config.task_lease.as_secs() as i64,
+        s @ 5..=3600 => i64::from(s),
+        _ => {
+            return Err(Error::invalid(
+                "lease_seconds",
+                "must be 5 to 3600 (0 for the default)",
+            ));
+        }
+    };
+    Ok(now + chrono::Duration::seconds(seconds))
+}
+
+/// Checks that `worker` holds `task`'s live lease: a cancelled task, or one
+/// whose lease ran out and was handed to another worker, is not the worker's
+/// any more.
+fn holds(task: &Task, worker: &str, now: DateTime<Utc>) -> Result<()> {
+    let status = task.status();
+    if status != crate::domain::task_state::Status::Processing {
+        return Err(Error::FailedPrecondition(format!(
+            "the task is {} and no longer leased to this worker",
+            status.as_str()
+        )));
+    }
+    let live = task.lease_expires_at.is_some_and(|end| end > now);
+    if task.worker_id.as_deref() != Some(worker) || !live {
+        return Err(Error::FailedPrecondition(
+            "the lease on this task was lost".into(),
+        ));
+    }
+    Ok(())
+}

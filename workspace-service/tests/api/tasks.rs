@@ -1,0 +1,245 @@
+use proto::workspace::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::{authorized, spawn_stack};
+
+#[tokio::test]
+async fn a_task_is_created_pending_with_its_files() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let file = stack.insert_file(ada.id).await;
+    let task = stack
+        .create_task(&ada.token, "clean the data", &[file])
+        .await;
+    assert_eq!(task.status(), pb::TaskStatus::Pending);
+    assert_eq!(task.files.len(), 1);
+    assert_eq!(task.files[0].filename, "data.csv");
+    assert_eq!(task.attempt, 0);
+    let status = stack
+        .tasks
+        .clone()
+        .create_task(authorized(
+            &ada.token,
+            pb::CreateTaskRequest {
+                query: " ".into(),
+                file_ids: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn cancel_and_retry_follow_the_state_machine() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let task = stack.create_task(&ada.token, "q", &[]).await;
+    let mut tasks = stack.tasks.clone();
+    let retry = |id: String| pb::RetryTaskRequest { task_id: id };
+    let cancel = |id: String| pb::CancelTaskRequest { task_id: id };
+
+    let status = tasks
+        .retry_task(authorized(&ada.token, retry(task.task_id.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("pending"), "{}", status.message());
+
+    let cancelled = tasks
+        .cancel_task(authorized(&ada.token, cancel(task.task_id.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(cancelled.status(), pb::TaskStatus::Cancelled);
+    let status = tasks
+        .cancel_task(authorized(&ada.token, cancel(task.task_id.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("cancelled"));
+
+    let again = tasks
+        .retry_task(authorized(&ada.token, retry(task.task_id.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(again.status(), pb::TaskStatus::Pending);
+}
+
+#[tokio::test]
+async fn stats_count_tasks_by_status() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let grace = stack.user("grace@example.com").await;
+    for _ in 0..3 {
+        stack.create_task(&ada.token, "q", &[]).await;
+    }
+    let task = stack.create_task(&ada.token, "q", &[]).await;
+    stack
+        .tasks
+        .clone()
+        .cancel_task(authorized(
+            &ada.token,
+            pb::CancelTaskRequest {
+                task_id: task.task_id,
+            },
+        ))
+        .await
+        .unwrap();
+    stack.create_task(&grace.token, "q", &[]).await;
+    let stats = stack
+        .tasks
+        .clone()
+        .get_task_stats(authorized(&ada.token, pb::GetTaskStatsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (stats.total, stats.pending, stats.cancelled, stats.completed),
+        (4, 3, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn lists_filter_order_and_page() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let file = stack.insert_file(ada.id).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        stack.clock.advance(chrono::Duration::seconds(1));
+        let files = if i % 2 == 0 { vec![file] } else { vec![] };
+        ids.push(
+            stack
+                .create_task(&ada.token, &format!("t{i}"), &files)
+                .await
+                .task_id,
+        );
+    }
+    let list = |request: pb::ListTasksRequest| {
+        let mut tasks = stack.tasks.clone();
+        let token = ada.token.clone();
+        async move { tasks.list_tasks(authorized(&token, request)).await }
+    };
+    // Newest first by default.
+    let all = list(pb::ListTasksRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let queries: Vec<_> = all.tasks.iter().map(|t| t.query.as_str()).collect();
+    assert_eq!(queries, ["t4", "t3", "t2", "t1", "t0"]);
+    assert_eq!(all.total_size, 5);
+    // Oldest first, two per page, covering everything once.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = list(pb::ListTasksRequest {
+            order_by: "created_at".into(),
+            page_size: 2,
+            page_token: token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+        seen.extend(page.tasks.into_iter().map(|t| t.query));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ["t0", "t1", "t2", "t3", "t4"]);
+    // By attached file name.
+    let by_name = list(pb::ListTasksRequest {
+        filename: "DATA".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(by_name.total_size, 3);
+    // LIKE wildcards are literal.
+    let wild = list(pb::ListTasksRequest {
+        filename: "%".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(wild.total_size, 0);
+    // A bad order is refused.
+    let status = list(pb::ListTasksRequest {
+        order_by: "id; drop table tasks".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn every_id_taking_task_rpc_answers_not_found_for_another_users_id() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let eve = stack.user("eve@example.com").await;
+    let task = stack.create_task(&ada.token, "private", &[]).await;
+    let id = task.task_id.clone();
+    let mut tasks = stack.tasks.clone();
+    let t = &eve.token;
+    let mut codes = vec![
+        tasks
+            .get_task(authorized(
+                t,
+                pb::GetTaskRequest {
+                    task_id: id.clone(),
+                },
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        tasks
+            .cancel_task(authorized(
+                t,
+                pb::CancelTaskRequest {
+                    task_id: id.clone(),
+                },
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        tasks
+            .retry_task(authorized(
+                t,
+                pb::RetryTaskRequest {
+                    task_id: id.clone(),
+                },
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+    ];
+    codes.push(
+        match tasks
+            .watch_task(authorized(
+                t,
+                pb::WatchTaskRequest {
+                    task_id: id.clone(),
+                },
+            ))
+            .await
+        {
+            Err(status) => status.code(),
+            Ok(_) => Code::Ok,
+        },
+    );
+    assert_eq!(codes, [Code::NotFound; 4]);
+    assert_eq!(
+        stack.get_task(&ada.token, &id).await.unwrap().status(),
+        pb::TaskStatus::Pending
+    );
+}
