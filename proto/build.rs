@@ -35,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
+        // `bytes` fields as `Bytes`: file chunks pass through without copies.
+        .bytes(".")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use postgres_kit::notify::Listener;
 use postgres_kit::{PgPool, PoolSettings};
 use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
+use proto::workspace::v1::file_service_server::FileServiceServer;
 use proto::workspace::v1::task_service_server::TaskServiceServer;
 use proto::workspace::v1::worker_service_server::WorkerServiceServer;
 use secrecy::ExposeSecret;
@@ -24,8 +25,10 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
 use crate::config::Config;
+use crate::config::Storage;
 use crate::db::MIGRATIONS;
-use crate::grpc::{ConversationApi, TaskApi, WorkerApi};
+use crate::grpc::{ConversationApi, FileApi, TaskApi, WorkerApi};
+use crate::storage::BlobStore;
 
 /// What every RPC needs; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +39,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Signs and checks page tokens.
     pub page_tokens: PageTokens,
+    /// File contents.
+    pub blobs: BlobStore,
     /// The time.
     pub clock: Clock,
     /// Task changes as they commit (for `WatchTask`).
@@ -122,6 +127,11 @@ impl Application {
                     config.listen_addr
                 )
             })?;
+        let blobs = match &config.storage {
+            Storage::Local(dir) => BlobStore::local(dir)
+                .with_context(|| format!("STORAGE_DIR: cannot use {}", dir.display()))?,
+            Storage::S3 { bucket } => BlobStore::s3(bucket).context("STORAGE_S3_BUCKET")?,
+        };
         let task_changes = Listener::spawn(database_url, crate::db::tasks::CHANGED_CHANNEL);
         let (drain, draining) = watch::channel(false);
         Ok(Self {
@@ -130,6 +140,7 @@ impl Application {
                 config: Arc::new(config),
                 pool,
                 page_tokens,
+                blobs,
                 clock,
                 task_changes,
                 draining,
@@ -155,10 +166,12 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let state = self.state;
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
+        crate::blobs::spawn_sweeper(state.clone(), state.config.storage_sweep_interval);
         let mut routes = RoutesBuilder::default();
         let health = service_runtime::grpc::add_standard_services(
             &mut routes,
             &[
+                FileServiceServer::<FileApi>::NAME,
                 ConversationServiceServer::<ConversationApi>::NAME,
                 TaskServiceServer::<TaskApi>::NAME,
                 WorkerServiceServer::<WorkerApi>::NAME,
@@ -167,11 +180,13 @@ impl Application {
         routes.add_service(ConversationServiceServer::new(ConversationApi::new(
             state.clone(),
         )));
+        routes.add_service(FileServiceServer::new(FileApi::new(state.clone())));
         routes.add_service(TaskServiceServer::new(TaskApi::new(state.clone())));
         routes.add_service(WorkerServiceServer::new(WorkerApi::new(state.clone())));
         health
             .set_serving::<ConversationServiceServer<ConversationApi>>()
             .await;
+        health.set_serving::<FileServiceServer<FileApi>>().await;
         health.set_serving::<TaskServiceServer<TaskApi>>().await;
         health.set_serving::<WorkerServiceServer<WorkerApi>>().await;
         let drain = self.drain;

@@ -13,6 +13,11 @@
 //! | `TASK_MAX_ATTEMPTS` | `3` | attempts of a task before it fails for good |
 //! | `TASK_LEASE_SECS` | `60` | default lease of a claimed task |
 //! | `TASK_REAP_INTERVAL_SECS` | `5` | how often expired leases are reaped |
+//! | `STORAGE_BACKEND` | `local` | `local` (a directory) or `s3` (any S3-compatible service; `AWS_*` variables for credentials, region and endpoint) |
+//! | `STORAGE_DIR` | `data/files` | the directory of the local backend |
+//! | `STORAGE_S3_BUCKET` | none | the bucket of the s3 backend |
+//! | `MAX_FILE_BYTES` | `104857600` | largest upload (100 MiB) |
+//! | `STORAGE_SWEEP_INTERVAL_SECS` | `3600` | how often abandoned uploads and unreferenced contents are removed |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
 
 use std::net::SocketAddr;
@@ -41,12 +46,30 @@ pub struct Config {
     pub audience: String,
     /// `PAGE_TOKEN_SECRET`.
     pub page_token_secret: Option<SecretString>,
+    /// `STORAGE_BACKEND` and its settings.
+    pub storage: Storage,
+    /// `MAX_FILE_BYTES`.
+    pub max_file_bytes: u64,
+    /// `STORAGE_SWEEP_INTERVAL_SECS`.
+    pub storage_sweep_interval: std::time::Duration,
     /// `TASK_MAX_ATTEMPTS`.
     pub task_max_attempts: i32,
     /// `TASK_LEASE_SECS`.
     pub task_lease: std::time::Duration,
     /// `TASK_REAP_INTERVAL_SECS`.
     pub task_reap_interval: std::time::Duration,
+}
+
+/// Where file contents are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A local directory.
+    Local(std::path::PathBuf),
+    /// An S3-compatible bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+    },
 }
 
 impl Config {
@@ -76,6 +99,24 @@ impl Config {
             issuer: env.string("JWT_ISSUER", "auth-service"),
             audience: env.string("JWT_AUDIENCE", "backbone"),
             page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
+            storage: match env.string("STORAGE_BACKEND", "local").as_str() {
+                "local" => Storage::Local(env.path("STORAGE_DIR", "data/files")),
+                "s3" => Storage::S3 {
+                    bucket: env.required("STORAGE_S3_BUCKET")?,
+                },
+                other => {
+                    return Err(ConfigError::new(
+                        "STORAGE_BACKEND",
+                        format!("{other:?} is neither local nor s3"),
+                    ));
+                }
+            },
+            max_file_bytes: env.number("MAX_FILE_BYTES", 100 << 20, 1..=(1 << 40))?,
+            storage_sweep_interval: env.seconds(
+                "STORAGE_SWEEP_INTERVAL_SECS",
+                3600,
+                10..=86_400,
+            )?,
             task_max_attempts: env.number("TASK_MAX_ATTEMPTS", 3, 1..=100)?,
             task_lease: env.seconds("TASK_LEASE_SECS", 60, 5..=3600)?,
             task_reap_interval: env.seconds("TASK_REAP_INTERVAL_SECS", 5, 1..=3600)?,
@@ -84,13 +125,18 @@ impl Config {
 }
 
 impl Config {
-    /// The documented defaults with this database and auth-service: for the
-    /// dev stack and tests that run the service in-process.
-    pub fn local(database_url: &str, auth_service_url: &str) -> Self {
+    /// The documented defaults with this database, auth-service and storage
+    /// directory: for the dev stack and tests that run the service in-process.
+    pub fn local(
+        database_url: &str,
+        auth_service_url: &str,
+        storage_dir: &std::path::Path,
+    ) -> Self {
         let mut config = Self::from_env(&Env::from_source(std::collections::HashMap::new()))
             .expect("the defaults are valid");
         config.database_url = SecretString::from(database_url);
         config.auth_service_url = auth_service_url.to_owned();
+        config.storage = Storage::Local(storage_dir.to_owned());
         config
     }
 }

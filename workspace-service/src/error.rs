@@ -29,6 +29,16 @@ pub enum Error {
     /// naming the current status).
     #[error("{0}")]
     Transition(crate::domain::task_state::Forbidden),
+    /// Over a size limit (RESOURCE_EXHAUSTED; HTTP 413 at the gateway is
+    /// the gateway's own limit).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The client broke off the call (CANCELLED).
+    #[error("{0}")]
+    Cancelled(String),
+    /// Stored data is missing or unreadable (DATA_LOSS; logged in detail).
+    #[error("stored data could not be read")]
+    DataLoss,
     /// Refused in the current state (FAILED_PRECONDITION).
     #[error("{0}")]
     FailedPrecondition(String),
@@ -80,6 +90,9 @@ impl From<Error> for Status {
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Transition(forbidden) => Status::failed_precondition(forbidden.to_string()),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::TooLarge(message) => Status::resource_exhausted(message),
+            Error::Cancelled(message) => Status::cancelled(message),
+            Error::DataLoss => Status::data_loss("stored data could not be read"),
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

@@ -2,12 +2,14 @@
 //! processing tasks. `main.rs` is a thin command line over [`app::Application`].
 
 pub mod app;
+pub mod blobs;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod queue;
+pub mod storage;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -45,6 +45,9 @@ async fn run() -> anyhow::Result<()> {
 
     let mut auth = auth_service::Config::from_env(&env)?;
     let mut workspace = workspace_service::Config::from_env(&env)?;
+    if env.optional("STORAGE_DIR").is_none() && env.optional("STORAGE_BACKEND").is_none() {
+        workspace.storage = workspace_service::config::Storage::Local(dir.join("files"));
+    }
     if env.optional("JWT_SIGNING_KEY_PATH").is_none() {
         auth.signing_key_path = dir.join("keys/signing-key.pem");
         auth.generate_signing_key = true;

@@ -39,7 +39,8 @@ pub async fn spawn_stack() -> Stack {
     stops.push(stop);
     tokio::spawn(auth.run_until(stopped));
 
-    let mut workspace = workspace_service::Config::local(&workspace_db, &auth_url);
+    let mut workspace =
+        workspace_service::Config::local(&workspace_db, &auth_url, &keys.path().join("files"));
     workspace.listen_addr = "127.0.0.1:0".parse().unwrap();
     workspace.database_pool_size = 4;
     let workspace = workspace_service::Application::build(workspace)

@@ -105,3 +105,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversation_turns,
     task_counts,
 );
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        size_bytes -> Int8,
+        refs -> Int4,
+        created_at -> Timestamptz,
+    }
+}

@@ -1,13 +1,15 @@
 //! The gRPC API of the service. One module per RPC group; inside, one file per
 //! RPC named after it.
 
-mod conversations;
+pub(crate) mod conversations;
 pub mod convert;
+mod files;
 mod ids;
 pub mod tasks;
 mod worker;
 
 pub use conversations::ConversationApi;
+pub use files::FileApi;
 pub use tasks::TaskApi;
 pub use worker::WorkerApi;
 

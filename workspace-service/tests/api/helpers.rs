@@ -3,7 +3,8 @@
 use proto::auth::v1::{LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient};
 use proto::workspace::v1::{
     self as pb, conversation_service_client::ConversationServiceClient,
-    task_service_client::TaskServiceClient, worker_service_client::WorkerServiceClient,
+    file_service_client::FileServiceClient, task_service_client::TaskServiceClient,
+    worker_service_client::WorkerServiceClient,
 };
 use service_runtime::clock::Clock;
 use tokio::sync::oneshot;
@@ -20,6 +21,8 @@ pub struct TestStack {
     pub worker: WorkerServiceClient<Channel>,
     pub state: workspace_service::AppState,
     pub clock: Clock,
+    pub files: FileServiceClient<Channel>,
+    pub storage_dir: std::path::PathBuf,
     _stops: Vec<oneshot::Sender<()>>,
     _keys: tempfile::TempDir,
 }
@@ -33,6 +36,11 @@ async fn channel(addr: std::net::SocketAddr) -> Channel {
 }
 
 pub async fn spawn_stack() -> TestStack {
+    spawn_stack_with(|_| {}).await
+}
+
+/// A stack whose workspace-service configuration `adjust` changes.
+pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config)) -> TestStack {
     let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
     let workspace_db =
         postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
@@ -50,10 +58,15 @@ pub async fn spawn_stack() -> TestStack {
         let _ = auth_stopped.await;
     }));
 
-    let mut config =
-        workspace_service::Config::local(&workspace_db, &format!("http://{auth_addr}"));
+    let storage_dir = keys.path().join("files");
+    let mut config = workspace_service::Config::local(
+        &workspace_db,
+        &format!("http://{auth_addr}"),
+        &storage_dir,
+    );
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
     config.database_pool_size = 4;
+    adjust(&mut config);
     let clock = Clock::manual(chrono::Utc::now());
     let app = workspace_service::Application::build_with_clock(config, clock.clone())
         .await
@@ -72,6 +85,8 @@ pub async fn spawn_stack() -> TestStack {
         auth_state,
         conversations: ConversationServiceClient::new(workspace.clone()),
         tasks: TaskServiceClient::new(workspace.clone()),
+        files: FileServiceClient::new(workspace.clone()),
+        storage_dir,
         worker: WorkerServiceClient::new(workspace),
         state,
         clock,
@@ -240,6 +255,94 @@ impl TestStack {
             .map(|r| r.into_inner().task.unwrap())
     }
 
+    /// Uploads `chunks` as `filename`.
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        chunks: Vec<Vec<u8>>,
+    ) -> Result<pb::File, tonic::Status> {
+        use pb::upload_file_request::Part;
+        let mut messages = vec![pb::UploadFileRequest {
+            part: Some(Part::Metadata(pb::UploadFileMetadata {
+                filename: filename.into(),
+                mime_type: "text/csv".into(),
+            })),
+        }];
+        messages.extend(chunks.into_iter().map(|c| pb::UploadFileRequest {
+            part: Some(Part::Chunk(c.into())),
+        }));
+        self.files
+            .clone()
+            .upload_file(authorized(token, tokio_stream::iter(messages)))
+            .await
+            .map(|r| r.into_inner().file.unwrap())
+    }
+
+    /// Downloads a file: its metadata and its bytes.
+    pub async fn download(
+        &self,
+        token: &str,
+        file_id: &str,
+    ) -> Result<(pb::File, Vec<u8>), tonic::Status> {
+        use pb::download_file_response::Part;
+        let mut stream = self
+            .files
+            .clone()
+            .download_file(authorized(
+                token,
+                pb::DownloadFileRequest {
+                    file_id: file_id.into(),
+                },
+            ))
+            .await?
+            .into_inner();
+        let Some(pb::DownloadFileResponse {
+            part: Some(Part::File(file)),
+        }) = stream.message().await?
+        else {
+            panic!("the first message is the metadata");
+        };
+        let mut bytes = Vec::new();
+        while let Some(message) = stream.message().await? {
+            match message.part {
+                Some(Part::Chunk(chunk)) => {
+                    assert!(chunk.len() <= 1 << 20);
+                    bytes.extend_from_slice(&chunk);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        Ok((file, bytes))
+    }
+
+    /// The files under the storage directory's `prefix` (`tmp` or `blobs`).
+    pub fn stored(&self, prefix: &str) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.storage_dir.join(prefix), &mut out);
+        out
+    }
+
+    /// Runs `sql` returning one bigint on the workspace database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (client, connection) =
+            tokio_postgres::connect(&self.workspace_database_url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
     /// A file row of `user_id`, written directly (uploads are another RPC).
     pub async fn insert_file(&self, user_id: Uuid) -> Uuid {
         let id = Uuid::new_v4();
@@ -271,4 +374,22 @@ pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
 /// A JSON value as a protobuf `Value`.
 pub fn json_value(json: &serde_json::Value) -> prost_types::Value {
     workspace_service::grpc::convert::json_to_value(json)
+}
+
+/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
+pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -2,6 +2,7 @@
 //! auth-service, each with fresh databases in the throw-away PostgreSQL cluster.
 
 mod conversations;
+mod files;
 mod helpers;
 mod tasks;
 mod turns;

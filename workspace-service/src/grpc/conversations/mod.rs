@@ -173,7 +173,7 @@ fn wire_status(name: &str) -> pb::ConversationStatus {
 }
 
 /// A conversation as the wire shows it.
-fn to_wire(conversation: &Conversation, file_ids: Vec<String>) -> pb::Conversation {
+pub(crate) fn to_wire(conversation: &Conversation, file_ids: Vec<String>) -> pb::Conversation {
     pb::Conversation {
         conversation_id: conversation.id.to_string(),
         title: conversation.title.clone(),

@@ -1,0 +1,106 @@
+//! Freeing stored contents and sweeping orphans.
+//!
+//! A content is freed when its last file is deleted: under its blob row's
+//! lock the object is deleted, then the row. An upload of the same content
+//! waits for that lock and then stores the content again, so a content with
+//! a file is never deleted. The sweeper removes what a crash left behind:
+//! temporary uploads older than the grace period, objects with no blob row,
+//! and blob rows no file references.
+
+use chrono::Duration;
+use diesel_async::AsyncConnection;
+
+use crate::app::AppState;
+use crate::db::files;
+
+/// Objects younger than this are left alone by the sweeper: they may belong
+/// to an upload still in progress.
+const GRACE: Duration = Duration::hours(1);
+
+/// Deletes the content `sha256` if no file references it.
+pub async fn free_if_unreferenced(state: &AppState, sha256: &str) -> anyhow::Result<bool> {
+    let mut conn = state.pool.get().await?;
+    let freed = conn
+        .transaction(async |conn| -> anyhow::Result<bool> {
+            if !files::lock_unreferenced(conn, sha256).await? {
+                return Ok(false);
+            }
+            state.blobs.delete_blob(sha256).await?;
+            files::delete_blob_row(conn, sha256).await?;
+            Ok(true)
+        })
+        .await?;
+    Ok(freed)
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub temporary: usize,
+    pub orphan_objects: usize,
+    pub unreferenced: usize,
+}
+
+/// Removes what crashes and cancellations left behind.
+pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let cutoff = state.clock.now() - GRACE;
+    let objects = state.blobs.list().await?;
+    let hashes: Vec<String> = objects.iter().filter_map(|o| o.sha256.clone()).collect();
+    let known = {
+        let mut conn = state.pool.get().await?;
+        files::known_blobs(&mut conn, &hashes).await?
+    };
+    for object in objects.iter().filter(|o| o.last_modified < cutoff) {
+        match &object.sha256 {
+            None => {
+                state.blobs.delete(&object.path).await?;
+                report.temporary += 1;
+            }
+            Some(sha256) if !known.contains(sha256) => {
+                // Re-checked under the lock: an upload may have taken it since.
+                let mut conn = state.pool.get().await?;
+                let orphan = conn
+                    .transaction(async |conn| -> anyhow::Result<bool> {
+                        let rows = files::known_blobs(conn, std::slice::from_ref(sha256)).await?;
+                        Ok(rows.is_empty())
+                    })
+                    .await?;
+                if orphan {
+                    state.blobs.delete(&object.path).await?;
+                    report.orphan_objects += 1;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let unreferenced = {
+        let mut conn = state.pool.get().await?;
+        files::unreferenced(&mut conn, 1000).await?
+    };
+    for sha256 in unreferenced {
+        if free_if_unreferenced(state, &sha256).await? {
+            report.unreferenced += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Sweeps every `interval` until the service drains.
+pub fn spawn_sweeper(state: AppState, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let drained = crate::app::drained(state.draining.clone());
+        tokio::pin!(drained);
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => match sweep(&state).await {
+                    Ok(report) if report != SweepReport::default() => tracing::info!(?report, "storage swept"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = ?e, "sweeping storage failed"),
+                },
+                () = &mut drained => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,36 @@
+//! `DeleteFile`: removes the caller's file; the content is freed when no
+//! file references it.
+
+use diesel_async::AsyncConnection;
+use proto::workspace::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::files::{self, File};
+use crate::error::{Error, Result};
+use crate::grpc::ids;
+
+pub async fn delete_file(
+    state: &AppState,
+    user_id: Uuid,
+    request: pb::DeleteFileRequest,
+) -> Result<pb::DeleteFileResponse> {
+    let id = ids::parse_resource("file", &request.file_id)?;
+    let mut conn = state.pool.get().await?;
+    let file = conn
+        .transaction(async |conn| -> Result<File> {
+            let file = files::delete_for_user(conn, id, user_id)
+                .await?
+                .ok_or(Error::NotFound("file"))?;
+            files::release_blob(conn, &file.sha256).await?;
+            Ok(file)
+        })
+        .await?;
+    drop(conn);
+    // Free the content now if that was its last file (the sweeper retries
+    // whatever this misses).
+    if let Err(e) = crate::blobs::free_if_unreferenced(state, &file.sha256).await {
+        tracing::warn!(sha256 = %file.sha256, error = ?e, "freeing a blob failed; the sweeper will retry");
+    }
+    Ok(pb::DeleteFileResponse {})
+}

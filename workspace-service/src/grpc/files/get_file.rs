@@ -1,0 +1,24 @@
+//! `GetFile`: one of the caller's files.
+
+use proto::workspace::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::files;
+use crate::error::{Error, Result};
+use crate::grpc::ids;
+
+pub async fn get_file(
+    state: &AppState,
+    user_id: Uuid,
+    request: pb::GetFileRequest,
+) -> Result<pb::GetFileResponse> {
+    let id = ids::parse_resource("file", &request.file_id)?;
+    let mut conn = state.pool.get().await?;
+    let file = files::find_for_user(&mut conn, id, user_id)
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    Ok(pb::GetFileResponse {
+        file: Some(super::to_wire(&file)),
+    })
+}
