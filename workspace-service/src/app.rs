@@ -12,8 +12,10 @@ use postgres_kit::notify::Listener;
 use postgres_kit::{PgPool, PoolSettings};
 use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
 use proto::workspace::v1::file_service_server::FileServiceServer;
+use proto::workspace::v1::stats_service_server::StatsServiceServer;
 use proto::workspace::v1::task_service_server::TaskServiceServer;
 use proto::workspace::v1::worker_service_server::WorkerServiceServer;
+use proto::workspace::v1::workspace_admin_service_server::WorkspaceAdminServiceServer;
 use secrecy::ExposeSecret;
 use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
@@ -27,7 +29,7 @@ use tonic::transport::Channel;
 use crate::config::Config;
 use crate::config::Storage;
 use crate::db::MIGRATIONS;
-use crate::grpc::{ConversationApi, FileApi, TaskApi, WorkerApi};
+use crate::grpc::{ConversationApi, FileApi, StatsApi, TaskApi, WorkerApi};
 use crate::storage::BlobStore;
 
 /// What every RPC needs; cheap to clone.
@@ -175,6 +177,8 @@ impl Application {
                 ConversationServiceServer::<ConversationApi>::NAME,
                 TaskServiceServer::<TaskApi>::NAME,
                 WorkerServiceServer::<WorkerApi>::NAME,
+                StatsServiceServer::<StatsApi>::NAME,
+                WorkspaceAdminServiceServer::<StatsApi>::NAME,
             ],
         );
         routes.add_service(ConversationServiceServer::new(ConversationApi::new(
@@ -182,12 +186,20 @@ impl Application {
         )));
         routes.add_service(FileServiceServer::new(FileApi::new(state.clone())));
         routes.add_service(TaskServiceServer::new(TaskApi::new(state.clone())));
+        routes.add_service(StatsServiceServer::new(StatsApi::new(state.clone())));
+        routes.add_service(WorkspaceAdminServiceServer::new(StatsApi::new(
+            state.clone(),
+        )));
         routes.add_service(WorkerServiceServer::new(WorkerApi::new(state.clone())));
         health
             .set_serving::<ConversationServiceServer<ConversationApi>>()
             .await;
         health.set_serving::<FileServiceServer<FileApi>>().await;
         health.set_serving::<TaskServiceServer<TaskApi>>().await;
+        health.set_serving::<StatsServiceServer<StatsApi>>().await;
+        health
+            .set_serving::<WorkspaceAdminServiceServer<StatsApi>>()
+            .await;
         health.set_serving::<WorkerServiceServer<WorkerApi>>().await;
         let drain = self.drain;
         let shutdown = async move {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod example_worker;
 pub mod grpc;
 pub mod queue;
 pub mod storage;

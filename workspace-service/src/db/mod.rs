@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod files;
 pub mod schema;
+pub mod stats;
 pub mod tasks;
 pub mod turns;
 

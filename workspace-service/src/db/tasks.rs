@@ -222,6 +222,16 @@ pub async fn find_for_user(
         .optional()
 }
 
+/// The task, whoever owns it (for workers).
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Task>> {
+    tasks::table
+        .find(id)
+        .select(Task::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The task, locked until the transaction ends.
 pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Task>> {
     tasks::table

@@ -3,13 +3,15 @@
 
 pub(crate) mod conversations;
 pub mod convert;
-mod files;
+pub(crate) mod files;
 mod ids;
+mod stats;
 pub mod tasks;
 mod worker;
 
 pub use conversations::ConversationApi;
 pub use files::FileApi;
+pub use stats::StatsApi;
 pub use tasks::TaskApi;
 pub use worker::WorkerApi;
 

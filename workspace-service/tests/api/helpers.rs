@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 /// Both services, running.
 pub struct TestStack {
+    pub auth_url: String,
+    pub addr: std::net::SocketAddr,
     pub workspace_database_url: String,
     pub auth: AuthServiceClient<Channel>,
     pub auth_state: auth_service::AppState,
@@ -80,6 +82,8 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config
 
     let workspace = channel(addr).await;
     TestStack {
+        auth_url: format!("http://{auth_addr}"),
+        addr,
         workspace_database_url: workspace_db,
         auth: AuthServiceClient::new(channel(auth_addr).await),
         auth_state,
@@ -158,6 +162,36 @@ impl TestStack {
             .list_conversations(authorized(token, request))
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// A superuser, signed in.
+    pub async fn superuser(&self, email: &str) -> User {
+        let (id, _) = auth_service::admin::create_superuser(
+            &self.auth_state.pool,
+            &self.auth_state.hasher,
+            email,
+            None,
+            "correct horse battery",
+        )
+        .await
+        .unwrap();
+        let pair = self
+            .auth
+            .clone()
+            .login(LoginRequest {
+                email: email.into(),
+                password: "correct horse battery".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .token_pair
+            .unwrap();
+        User {
+            id,
+            token: pair.access_token,
+        }
     }
 
     /// A service-account token with `scopes`.

@@ -2,8 +2,10 @@
 //! auth-service, each with fresh databases in the throw-away PostgreSQL cluster.
 
 mod conversations;
+mod example_worker;
 mod files;
 mod helpers;
+mod stats;
 mod tasks;
 mod turns;
 mod worker;

@@ -1,6 +1,7 @@
 //! `DownloadFile`: the metadata, then the bytes in chunks of at most 1 MiB,
 //! read from the store as they are sent.
 
+use bytes::Bytes;
 use futures::StreamExt;
 use proto::workspace::v1::{self as pb, download_file_response::Part};
 use tokio::sync::mpsc;
@@ -9,7 +10,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::files;
+use crate::db::files::{self, File};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 
@@ -27,17 +28,41 @@ pub async fn download_file(
             .await?
             .ok_or(Error::NotFound("file"))?
     };
+    stream(state, file, |part| pb::DownloadFileResponse {
+        part: Some(match part {
+            FilePart::Metadata(file) => Part::File(file),
+            FilePart::Chunk(chunk) => Part::Chunk(chunk),
+        }),
+    })
+    .await
+}
+
+/// One message of a file's stream.
+pub enum FilePart {
+    /// First: the metadata.
+    Metadata(pb::File),
+    /// Then: the bytes.
+    Chunk(Bytes),
+}
+
+/// Streams `file` as messages made by `wrap`: the metadata, then chunks of at
+/// most 1 MiB. A small buffer keeps the reader a few chunks ahead at most.
+pub async fn stream<T: Send + 'static>(
+    state: &AppState,
+    file: File,
+    wrap: fn(FilePart) -> T,
+) -> Result<ReceiverStream<Result<T, Status>>> {
     let mut bytes = state.blobs.read(&file.sha256).await.map_err(|e| {
         tracing::error!(file_id = %file.id, error = ?e, "a stored file's content is missing");
         Error::DataLoss
     })?;
-    // A small buffer: the reader stays at most a few chunks ahead of the client.
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let first = pb::DownloadFileResponse {
-            part: Some(Part::File(super::to_wire(&file))),
-        };
-        if tx.send(Ok(first)).await.is_err() {
+        if tx
+            .send(Ok(wrap(FilePart::Metadata(super::to_wire(&file)))))
+            .await
+            .is_err()
+        {
             return;
         }
         while let Some(next) = bytes.next().await {
@@ -53,13 +78,7 @@ pub async fn download_file(
             };
             while !chunk.is_empty() {
                 let part = chunk.split_to(chunk.len().min(super::MAX_CHUNK));
-                if tx
-                    .send(Ok(pb::DownloadFileResponse {
-                        part: Some(Part::Chunk(part)),
-                    }))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Ok(wrap(FilePart::Chunk(part)))).await.is_err() {
                     return;
                 }
             }

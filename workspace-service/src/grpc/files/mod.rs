@@ -1,7 +1,7 @@
 //! `workspace.v1.FileService`: routes each RPC to its file.
 
 mod delete_file;
-mod download_file;
+pub(crate) mod download_file;
 mod get_file;
 mod list_file_conversations;
 mod list_files;

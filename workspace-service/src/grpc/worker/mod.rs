@@ -5,6 +5,7 @@ mod claim_task;
 mod complete_task;
 mod fail_task;
 mod heartbeat_task;
+mod read_task_file;
 
 use chrono::{DateTime, Utc};
 use proto::workspace::v1::{self as pb, worker_service_server::WorkerService};
@@ -62,6 +63,17 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<pb::FailTaskResponse>, tonic::Status> {
         Ok(Response::new(
             fail_task::fail_task(&self.state, request.into_inner()).await?,
+        ))
+    }
+
+    type ReadTaskFileStream = read_task_file::TaskFileStream;
+
+    async fn read_task_file(
+        &self,
+        request: Request<pb::ReadTaskFileRequest>,
+    ) -> Result<Response<Self::ReadTaskFileStream>, tonic::Status> {
+        Ok(Response::new(
+            read_task_file::read_task_file(&self.state, request.into_inner()).await?,
         ))
     }
 }

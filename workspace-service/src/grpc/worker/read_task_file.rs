@@ -1,0 +1,44 @@
+//! `ReadTaskFile`: a worker reads a file of a task it holds, and nothing else.
+
+use proto::workspace::v1::{self as pb, read_task_file_response::Part};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::app::AppState;
+use crate::db::{files, tasks};
+use crate::error::{Error, Result};
+use crate::grpc::files::download_file::{FilePart, stream};
+use crate::grpc::ids;
+
+pub type TaskFileStream = ReceiverStream<Result<pb::ReadTaskFileResponse, Status>>;
+
+pub async fn read_task_file(
+    state: &AppState,
+    request: pb::ReadTaskFileRequest,
+) -> Result<TaskFileStream> {
+    let task_id = ids::parse_resource("task", &request.task_id)?;
+    let file_id = ids::parse_resource("file", &request.file_id)?;
+    let worker = super::worker_id(&request.worker_id)?;
+    let now = state.clock.now();
+    let file = {
+        let mut conn = state.pool.get().await?;
+        let task = tasks::find(&mut conn, task_id)
+            .await?
+            .ok_or(Error::NotFound("task"))?;
+        super::holds(&task, &worker, now)?;
+        let attached = tasks::files_of(&mut conn, &[task_id]).await?;
+        if !attached.iter().any(|f| f.file_id == file_id) {
+            return Err(Error::NotFound("file"));
+        }
+        files::find_for_user(&mut conn, file_id, task.user_id)
+            .await?
+            .ok_or(Error::NotFound("file"))?
+    };
+    stream(state, file, |part| pb::ReadTaskFileResponse {
+        part: Some(match part {
+            FilePart::Metadata(file) => Part::File(file),
+            FilePart::Chunk(chunk) => Part::Chunk(chunk),
+        }),
+    })
+    .await
+}
