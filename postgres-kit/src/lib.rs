@@ -18,3 +18,28 @@ pub mod testing;
 pub use cluster::{ClusterError, ClusterOptions, Listen, LocalCluster};
 pub use migrate::{MigrationError, run_migrations};
 pub use pool::{PgPool, PoolError, PoolSettings, build_pool};
+
+/// Why a service's database could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Migrations failed.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// The pool could not be built.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// What each service does with its database at start: applies `migrations`
+/// (when given) and builds the pool.
+pub async fn prepare(
+    url: &str,
+    migrations: Option<diesel_migrations::EmbeddedMigrations>,
+    settings: &PoolSettings,
+) -> Result<PgPool, PrepareError> {
+    if let Some(migrations) = migrations {
+        let applied = run_migrations(url, migrations).await?;
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    Ok(build_pool(url, settings)?)
+}

@@ -6,6 +6,7 @@
 //! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
 //! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
+//! - [`testing`] (feature `testing`): helpers for tests.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
 
 pub mod clock;
@@ -14,3 +15,5 @@ pub mod grpc;
 pub mod paging;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

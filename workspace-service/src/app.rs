@@ -80,16 +80,12 @@ impl Application {
     /// verifier, and binds the listen address (port 0 picks a free port).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let database_url = config.database_url.expose_secret().to_owned();
-        if config.run_migrations {
-            let applied = postgres_kit::run_migrations(&database_url, MIGRATIONS)
-                .await
-                .context("WORKSPACE_DATABASE_URL: cannot apply migrations")?;
-            tracing::info!(count = applied.len(), "migrations applied");
-        }
         let mut pool_settings = PoolSettings::new("workspace-service");
         pool_settings.max_size = config.database_pool_size;
         pool_settings.wait_timeout = config.database_pool_wait;
-        let pool = postgres_kit::build_pool(&database_url, &pool_settings)
+        let migrations = config.run_migrations.then_some(MIGRATIONS);
+        let pool = postgres_kit::prepare(&database_url, migrations, &pool_settings)
+            .await
             .context("WORKSPACE_DATABASE_URL")?;
 
         // Tokens are verified here, against the auth-service's published keys,

@@ -204,23 +204,7 @@ pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
     request
 }
 
-/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
-pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
+pub use service_runtime::testing::eventually;
 
 /// The field named by the first `BadRequest` violation of `status`.
 pub fn violated_field(status: &tonic::Status) -> Option<String> {

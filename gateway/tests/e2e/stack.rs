@@ -4,6 +4,8 @@ use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub use service_runtime::testing::eventually;
+
 pub struct Stack {
     pub base: String,
     pub workspace_url: String,
@@ -113,26 +115,7 @@ impl Stack {
 
     /// Registers and signs in; returns the access token.
     pub async fn signed_in(&self, email: &str) -> String {
-        let password = "correct horse battery";
-        let response = self
-            .call(
-                Method::POST,
-                "/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(response.status(), 200, "{:?}", response.text().await);
-        let response = self
-            .call(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let pair: Value = response.json().await.unwrap();
+        let pair = self.signed_in_pair(email).await;
         pair["access_token"].as_str().unwrap().to_owned()
     }
 }
@@ -150,22 +133,4 @@ pub async fn error_body(response: Response, status: u16, grpc: &str) -> Value {
         "{body}"
     );
     body
-}
-
-/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
-pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }

@@ -410,20 +410,4 @@ pub fn json_value(json: &serde_json::Value) -> prost_types::Value {
     workspace_service::grpc::convert::json_to_value(json)
 }
 
-/// Waits until `check` holds, polling every 10 ms, for at most `deadline`.
-pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
+pub use service_runtime::testing::eventually;
