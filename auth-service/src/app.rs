@@ -185,14 +185,12 @@ fn own_verifier(state: &AppState) -> Verifier {
                     list.revoke(r.session_id, r.tokens_expire_at.timestamp())
                 }
                 Some(HubEvent::Resync) => {
-                    let since =
-                        clock.now() - chrono::Duration::from_std(access_ttl).unwrap_or_default();
                     if let Ok(mut conn) = pool.get().await
-                        && let Ok(revoked) =
-                            crate::db::sessions::Session::revoked_since(&mut conn, since).await
+                        && let Ok(relevant) =
+                            crate::revocations::still_relevant(&mut conn, clock.now(), access_ttl)
+                                .await
                     {
-                        for r in revoked {
-                            let r = crate::revocations::Revocation::of(&r, access_ttl);
+                        for r in relevant {
                             list.revoke(r.session_id, r.tokens_expire_at.timestamp());
                         }
                     }

@@ -97,6 +97,21 @@ impl Hub {
     }
 }
 
+/// The revocations still relevant at `now`: sessions revoked within the last
+/// access-token lifetime, whose tokens may not have expired yet.
+pub async fn still_relevant(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    access_ttl: Duration,
+) -> diesel::QueryResult<Vec<Revocation>> {
+    let since = now - chrono::Duration::from_std(access_ttl).unwrap_or(chrono::Duration::hours(24));
+    let revoked = crate::db::sessions::Session::revoked_since(conn, since).await?;
+    Ok(revoked
+        .iter()
+        .map(|r| Revocation::of(r, access_ttl))
+        .collect())
+}
+
 /// A subscriber's view of the hub.
 #[derive(Debug)]
 pub struct Subscription(broadcast::Receiver<Notice>);

@@ -92,6 +92,27 @@ impl PageTokens {
             .map_err(|_| InvalidPageToken)
     }
 
+    /// Finishes a page read with `limit + 1` as its limit (the extra row
+    /// tells whether another page follows): keeps `limit` rows and returns
+    /// them with the next page's token (empty on the last page), the position
+    /// of the last row kept.
+    pub fn finish_page<T, P: Serialize>(
+        &self,
+        scope: &str,
+        mut rows: Vec<T>,
+        limit: i64,
+        position: impl Fn(&T) -> P,
+    ) -> (Vec<T>, String) {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        let token = match rows.last() {
+            Some(last) if has_more => self.encode(scope, &position(last)),
+            _ => String::new(),
+        };
+        (rows, token)
+    }
+
     fn mac(&self, scope: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(&(scope.len() as u64).to_be_bytes());
@@ -133,6 +154,16 @@ mod tests {
             tokens.decode::<(i64, String)>("user-a|archived", &token),
             Err(InvalidPageToken)
         );
+    }
+
+    #[test]
+    fn a_page_keeps_its_limit_and_points_past_its_last_row_only_when_more_follow() {
+        let tokens = PageTokens::random();
+        let (rows, token) = tokens.finish_page("s", vec![1, 2, 3], 2, |r| *r);
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(tokens.decode::<i32>("s", &token), Ok(Some(2)));
+        let (rows, token) = tokens.finish_page("s", vec![1, 2], 2, |r| *r);
+        assert_eq!((rows, token), (vec![1, 2], String::new()));
     }
 
     #[test]

@@ -186,15 +186,10 @@ async fn page_events(
     scope: &str,
 ) -> crate::error::Result<(Vec<AuditEvent>, String, i32)> {
     let mut conn = state.pool.get().await?;
-    let mut events = filter.page(&mut conn, after, limit + 1).await?;
-    let has_more = events.len() as i64 > limit;
-    events.truncate(limit as usize);
+    let events = filter.page(&mut conn, after, limit + 1).await?;
+    let (events, next) = state
+        .page_tokens
+        .finish_page(scope, events, limit, |last| (last.occurred_at, last.id));
     let total = filter.count(&mut conn).await?;
-    let next = match events.last() {
-        Some(last) if has_more => state
-            .page_tokens
-            .encode(scope, &(last.occurred_at, last.id)),
-        _ => String::new(),
-    };
     Ok((events, next, i32::try_from(total).unwrap_or(i32::MAX)))
 }

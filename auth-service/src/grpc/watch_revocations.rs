@@ -6,10 +6,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::app::AppState;
-use crate::db::sessions::Session;
 use crate::error::Result;
 use crate::grpc::convert::timestamp;
-use crate::revocations::{HubEvent, Revocation};
+use crate::revocations::{self, HubEvent, Revocation};
 
 pub type RevocationStream = ReceiverStream<Result<pb::WatchRevocationsResponse, Status>>;
 
@@ -19,12 +18,9 @@ pub type RevocationStream = ReceiverStream<Result<pb::WatchRevocationsResponse, 
 pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
     // Subscribe before the snapshot, so nothing falls between the two.
     let mut events = state.hub.subscribe();
-    let access_ttl = state.issuer.access_ttl();
-    let since =
-        state.clock.now() - chrono::Duration::from_std(access_ttl).map_err(anyhow::Error::from)?;
     let snapshot = {
         let mut conn = state.pool.get().await?;
-        Session::revoked_since(&mut conn, since).await?
+        revocations::still_relevant(&mut conn, state.clock.now(), state.issuer.access_ttl()).await?
     };
     let (tx, rx) = mpsc::channel(256);
     let drained = crate::app::drained(state.draining.clone());
@@ -37,12 +33,8 @@ pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
                 expires_at: Some(timestamp(r.tokens_expire_at)),
             })
         };
-        for revoked in &snapshot {
-            if tx
-                .send(message(Revocation::of(revoked, access_ttl)))
-                .await
-                .is_err()
-            {
+        for revocation in snapshot {
+            if tx.send(message(revocation)).await.is_err() {
                 return;
             }
         }

@@ -23,16 +23,11 @@ pub async fn list_users(
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;
     let limit = page_size(request.page_size);
     let mut conn = state.pool.get().await?;
-    let mut users = User::page(&mut conn, query, after, limit + 1).await?;
-    let has_more = users.len() as i64 > limit;
-    users.truncate(limit as usize);
+    let users = User::page(&mut conn, query, after, limit + 1).await?;
+    let (users, next_page_token) = state
+        .page_tokens
+        .finish_page(&scope, users, limit, |last| (last.created_at, last.id));
     let total_size = User::count_matching(&mut conn, query).await?;
-    let next_page_token = match users.last() {
-        Some(last) if has_more => state
-            .page_tokens
-            .encode(&scope, &(last.created_at, last.id)),
-        _ => String::new(),
-    };
     Ok(pb::ListUsersResponse {
         users: users.iter().map(convert::user).collect(),
         next_page_token,

@@ -31,10 +31,10 @@ pub async fn list_conversations(
     let limit = page_size(request.page_size);
 
     let mut conn = state.pool.get().await?;
-    // One row more than the page tells whether another page follows.
-    let mut rows = filter.page(&mut conn, after, limit + 1).await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = filter.page(&mut conn, after, limit + 1).await?;
+    let (rows, next_page_token) = state
+        .page_tokens
+        .finish_page(&scope, rows, limit, |last| (last.updated_at, last.id));
     let total_size = filter.count(&mut conn).await?;
     let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
     let mut files: HashMap<Uuid, Vec<String>> = HashMap::new();
@@ -45,12 +45,6 @@ pub async fn list_conversations(
             .push(file_id.to_string());
     }
 
-    let next_page_token = match rows.last() {
-        Some(last) if has_more => state
-            .page_tokens
-            .encode(&scope, &(last.updated_at, last.id)),
-        _ => String::new(),
-    };
     Ok(pb::ListConversationsResponse {
         conversations: rows
             .iter()

@@ -17,16 +17,11 @@ pub async fn list_files(
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;
     let limit = page_size(request.page_size);
     let mut conn = state.pool.get().await?;
-    let mut rows = files::page(&mut conn, user_id, after, limit + 1).await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = files::page(&mut conn, user_id, after, limit + 1).await?;
+    let (rows, next_page_token) = state
+        .page_tokens
+        .finish_page(&scope, rows, limit, |last| (last.uploaded_at, last.id));
     let (total, _) = files::totals(&mut conn, user_id).await?;
-    let next_page_token = match rows.last() {
-        Some(last) if has_more => state
-            .page_tokens
-            .encode(&scope, &(last.uploaded_at, last.id)),
-        _ => String::new(),
-    };
     Ok(pb::ListFilesResponse {
         files: rows.iter().map(super::to_wire).collect(),
         next_page_token,

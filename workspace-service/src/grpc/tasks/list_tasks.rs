@@ -94,16 +94,11 @@ pub async fn list_tasks(
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;
     let limit = page_size(request.page_size);
     let mut conn = state.pool.get().await?;
-    let mut rows = filter.page(&mut conn, after, limit + 1).await?;
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = filter.page(&mut conn, after, limit + 1).await?;
+    let (rows, next_page_token) = state
+        .page_tokens
+        .finish_page(&scope, rows, limit, |last| (filter.key_of(last), last.id));
     let total_size = filter.count(&mut conn).await?;
-    let next_page_token = match rows.last() {
-        Some(last) if has_more => state
-            .page_tokens
-            .encode(&scope, &(filter.key_of(last), last.id)),
-        _ => String::new(),
-    };
     Ok(pb::ListTasksResponse {
         tasks: super::to_wire(&mut conn, &rows).await?,
         next_page_token,
