@@ -243,3 +243,114 @@ async fn every_id_taking_task_rpc_answers_not_found_for_another_users_id() {
         pb::TaskStatus::Pending
     );
 }
+
+async fn export(
+    stack: &crate::helpers::TestStack,
+    token: &str,
+    task_id: &str,
+    format: i32,
+) -> Result<(pb::ExportMetadata, Vec<u8>), tonic::Status> {
+    use pb::export_task_response::Part;
+    let mut stream = stack
+        .tasks
+        .clone()
+        .export_task(authorized(
+            token,
+            pb::ExportTaskRequest {
+                task_id: task_id.into(),
+                format,
+            },
+        ))
+        .await?
+        .into_inner();
+    let Some(pb::ExportTaskResponse {
+        part: Some(Part::Metadata(metadata)),
+    }) = stream.message().await?
+    else {
+        panic!("the first message is the metadata");
+    };
+    let mut bytes = Vec::new();
+    while let Some(pb::ExportTaskResponse {
+        part: Some(Part::Chunk(chunk)),
+    }) = stream.message().await?
+    {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((metadata, bytes))
+}
+
+#[tokio::test]
+async fn a_task_exports_as_json_and_markdown() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let file = stack
+        .upload(&ada.token, "销售|数据.csv", vec![b"a,b\n".to_vec()])
+        .await
+        .unwrap();
+    let task = stack
+        .create_task(&ada.token, "sum column B", &[file.file_id.parse().unwrap()])
+        .await;
+    let worker = stack.service_token(&["tasks.process"]).await;
+    stack.claim(&worker, "w").await.unwrap();
+    stack
+        .complete(
+            &worker,
+            "w",
+            &task.task_id,
+            serde_json::json!({"variables": {"total": 3}}),
+        )
+        .await
+        .unwrap();
+
+    let (meta, bytes) = export(
+        &stack,
+        &ada.token,
+        &task.task_id,
+        pb::ExportFormat::Json as i32,
+    )
+    .await
+    .unwrap();
+    assert_eq!(meta.filename, format!("task-{}.json", task.task_id));
+    assert_eq!(meta.content_type, "application/json");
+    assert_eq!(meta.size_bytes, bytes.len() as i64);
+    let document: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(document["status"], "completed");
+    assert_eq!(document["query"], "sum column B");
+    assert_eq!(document["result"]["variables"]["total"], 3.0);
+    assert_eq!(document["files"][0]["filename"], "销售|数据.csv");
+
+    let (meta, bytes) = export(
+        &stack,
+        &ada.token,
+        &task.task_id,
+        pb::ExportFormat::Markdown as i32,
+    )
+    .await
+    .unwrap();
+    assert!(meta.filename.ends_with(".md"));
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.starts_with(&format!("# Task {}", task.task_id)),
+        "{text}"
+    );
+    assert!(text.contains("- Status: completed"));
+    assert!(text.contains("## Query\n\nsum column B"));
+    assert!(text.contains("| 销售\\|数据.csv | 4 |"), "{text}");
+    assert!(text.contains("\"total\": 3"));
+}
+
+#[tokio::test]
+async fn an_unknown_export_format_or_another_users_task_is_refused() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let eve = stack.user("eve@example.com").await;
+    let task = stack.create_task(&ada.token, "q", &[]).await;
+    let status = export(&stack, &ada.token, &task.task_id, 99)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = export(&stack, &eve.token, &task.task_id, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}

@@ -3,6 +3,7 @@
 mod cancel_task;
 mod change;
 mod create_task;
+mod export_task;
 mod get_task;
 mod get_task_stats;
 mod list_tasks;
@@ -93,6 +94,18 @@ impl TaskService for TaskApi {
         let caller = access::caller(&request)?.sub;
         Ok(Response::new(
             get_task_stats::get_task_stats(&self.state, caller).await?,
+        ))
+    }
+
+    type ExportTaskStream = export_task::ExportStream;
+
+    async fn export_task(
+        &self,
+        request: Request<pb::ExportTaskRequest>,
+    ) -> Result<Response<Self::ExportTaskStream>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            export_task::export_task(&self.state, caller, request.into_inner()).await?,
         ))
     }
 
