@@ -70,7 +70,7 @@ where
             if let Some(rule) = proto::access_rule_for_path(request.uri().path())
                 && !rule.public
             {
-                match authorize(&verifier, &rule, request.headers()).await {
+                match authorize(&verifier, rule, request.headers()).await {
                     Ok(claims) => {
                         request.extensions_mut().insert(claims);
                     }

@@ -2,6 +2,7 @@
 //! types, tonic clients and servers, and the encoded file descriptor set that
 //! reflection and the gateway read (HTTP routes, access rules, JSON mapping).
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use prost_reflect::{DescriptorPool, MethodDescriptor, Value};
@@ -70,13 +71,22 @@ pub fn access_rule(method: &MethodDescriptor) -> access::v1::AccessRule {
 
 /// The access rule of the method at a gRPC path (`/auth.v1.AuthService/Login`),
 /// or `None` when the path names no method of the API (health, reflection).
-pub fn access_rule_for_path(path: &str) -> Option<access::v1::AccessRule> {
-    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-    let method = descriptor_pool()
-        .get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)?;
-    Some(access_rule(&method))
+/// The rules are read from the descriptors once: this runs on every call.
+pub fn access_rule_for_path(path: &str) -> Option<&'static access::v1::AccessRule> {
+    static RULES: OnceLock<HashMap<String, access::v1::AccessRule>> = OnceLock::new();
+    RULES
+        .get_or_init(|| {
+            descriptor_pool()
+                .services()
+                .flat_map(|service| service.methods().collect::<Vec<_>>())
+                .map(|method| {
+                    let path =
+                        format!("/{}/{}", method.parent_service().full_name(), method.name());
+                    (path, access_rule(&method))
+                })
+                .collect()
+        })
+        .get(path)
 }
 
 #[cfg(test)]

@@ -354,3 +354,69 @@ async fn an_unknown_export_format_or_another_users_task_is_refused() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn another_users_file_cannot_be_attached_to_a_task_or_a_conversation() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let eve = stack.user("eve@example.com").await;
+    let adas_file = stack
+        .upload(&ada.token, "ada.csv", vec![b"a".to_vec()])
+        .await
+        .unwrap();
+    let status = stack
+        .tasks
+        .clone()
+        .create_task(authorized(
+            &eve.token,
+            pb::CreateTaskRequest {
+                query: "steal".into(),
+                file_ids: vec![adas_file.file_id.clone()],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let conversation = stack
+        .create_conversation(&eve.token, "mine", &[])
+        .await
+        .unwrap();
+    let status = stack
+        .conversations
+        .clone()
+        .update_conversation(authorized(
+            &eve.token,
+            pb::UpdateConversationRequest {
+                conversation_id: conversation.conversation_id.clone(),
+                file_ids: Some(pb::FileIdList {
+                    ids: vec![adas_file.file_id.clone()],
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    // Nothing was written for Eve.
+    let stats = stack
+        .tasks
+        .clone()
+        .get_task_stats(authorized(&eve.token, pb::GetTaskStatsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.total, 0);
+    let got = stack
+        .conversations
+        .clone()
+        .get_conversation(authorized(
+            &eve.token,
+            pb::GetConversationRequest {
+                conversation_id: conversation.conversation_id,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(got.conversation.unwrap().file_ids.is_empty());
+}

@@ -287,3 +287,62 @@ async fn watch_task_delivers_every_transition_until_terminal() {
     // Terminal: the stream ends.
     assert!(next(&mut stream).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_bad_lease_or_an_output_file_of_another_user_is_invalid_argument() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let eve = stack.user("eve@example.com").await;
+    let eves_file = stack
+        .upload(&eve.token, "eve.csv", vec![b"e".to_vec()])
+        .await
+        .unwrap();
+    let worker = stack.service_token(&["tasks.process"]).await;
+    let task = stack.create_task(&ada.token, "q", &[]).await;
+    for lease_seconds in [-1, 1, 4000] {
+        let status = stack
+            .worker
+            .clone()
+            .claim_task(authorized(
+                &worker,
+                pb::ClaimTaskRequest {
+                    worker_id: "w".into(),
+                    lease_seconds,
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{lease_seconds}");
+    }
+    stack.claim(&worker, "w").await.unwrap();
+    let status = stack
+        .worker
+        .clone()
+        .complete_task(authorized(
+            &worker,
+            pb::CompleteTaskRequest {
+                task_id: task.task_id.clone(),
+                worker_id: "w".into(),
+                output_file_id: eves_file.file_id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // Nothing was half-written: the task is still the worker's to finish.
+    assert_eq!(
+        stack
+            .get_task(&ada.token, &task.task_id)
+            .await
+            .unwrap()
+            .status(),
+        pb::TaskStatus::Processing
+    );
+    assert!(
+        stack
+            .complete(&worker, "w", &task.task_id, serde_json::json!({}))
+            .await
+            .is_ok()
+    );
+}
