@@ -29,6 +29,7 @@ use tonic::transport::Channel;
 use crate::config::Config;
 use crate::config::Storage;
 use crate::db::MIGRATIONS;
+use crate::export::PdfFont;
 use crate::grpc::{ConversationApi, FileApi, StatsApi, TaskApi, WorkerApi};
 use crate::storage::BlobStore;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub task_changes: Listener,
     /// Becomes true when the service starts draining: long-lived streams end.
     pub draining: watch::Receiver<bool>,
+    /// The font of PDF exports (none found: PDF exports are refused).
+    pub pdf_font: Option<PdfFont>,
 }
 
 /// Completes when `draining` becomes true (or its sender is gone).
@@ -128,8 +131,16 @@ impl Application {
         let blobs = match &config.storage {
             Storage::Local(dir) => BlobStore::local(dir)
                 .with_context(|| format!("STORAGE_DIR: cannot use {}", dir.display()))?,
-            Storage::S3 { bucket } => BlobStore::s3(bucket).context("STORAGE_S3_BUCKET")?,
+            Storage::S3(settings) => BlobStore::s3(settings).context("STORAGE_S3_*")?,
         };
+        let pdf_font = PdfFont::choose(&config.export_pdf_font)
+            .map_err(|e| anyhow::anyhow!("EXPORT_PDF_FONT: {e}"))?;
+        match &pdf_font {
+            Some(font) => {
+                tracing::info!(font = %font.path().display(), "PDF exports use this font")
+            }
+            None => tracing::warn!("PDF exports are off: no font (set EXPORT_PDF_FONT)"),
+        }
         let task_changes = Listener::spawn(database_url, crate::db::tasks::CHANGED_CHANNEL);
         let (drain, draining) = watch::channel(false);
         Ok(Self {
@@ -142,6 +153,7 @@ impl Application {
                 clock,
                 task_changes,
                 draining,
+                pdf_font,
             },
             verifier,
             drain,

@@ -16,6 +16,9 @@
 //! | `STORAGE_BACKEND` | `local` | `local` (a directory) or `s3` (any S3-compatible service; `AWS_*` variables for credentials, region and endpoint) |
 //! | `STORAGE_DIR` | `data/files` | the directory of the local backend |
 //! | `STORAGE_S3_BUCKET` | none | the bucket of the s3 backend |
+//! | `STORAGE_S3_ENDPOINT` | AWS | an S3-compatible server's URL |
+//! | `STORAGE_S3_REGION` | `AWS_REGION` | the bucket's region |
+//! | `STORAGE_S3_ACCESS_KEY_ID`, `STORAGE_S3_SECRET_ACCESS_KEY` | AWS chain | static credentials |
 //! | `MAX_FILE_BYTES` | `104857600` | largest upload (100 MiB) |
 //! | `STORAGE_SWEEP_INTERVAL_SECS` | `3600` | how often abandoned uploads and unreferenced contents are removed |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
@@ -58,6 +61,19 @@ pub struct Config {
     pub task_lease: std::time::Duration,
     /// `TASK_REAP_INTERVAL_SECS`.
     pub task_reap_interval: std::time::Duration,
+    /// `EXPORT_PDF_FONT`: the font PDF exports are written in.
+    pub export_pdf_font: PdfFontChoice,
+}
+
+/// Which font PDF exports use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PdfFontChoice {
+    /// Unset: the first of `export::pdf::KNOWN_FONTS` found on the machine.
+    Discover,
+    /// A font file (`.ttf`, `.otf`, `.ttc`).
+    File(std::path::PathBuf),
+    /// `none`: PDF exports are switched off.
+    Off,
 }
 
 /// Where file contents are stored.
@@ -66,11 +82,36 @@ pub enum Storage {
     /// A local directory.
     Local(std::path::PathBuf),
     /// An S3-compatible bucket.
-    S3 {
-        /// The bucket.
-        bucket: String,
-    },
+    S3(S3Settings),
 }
+
+/// Where the S3 backend writes. What is not set here comes from the usual
+/// `AWS_*` variables and, for credentials, the default AWS chain (web
+/// identity on Kubernetes, instance metadata).
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// `STORAGE_S3_BUCKET`.
+    pub bucket: String,
+    /// `STORAGE_S3_ENDPOINT`: an S3-compatible server (MinIO, Ceph, R2...);
+    /// `http://` is allowed for one inside the cluster.
+    pub endpoint: Option<String>,
+    /// `STORAGE_S3_REGION` (else `AWS_REGION`).
+    pub region: Option<String>,
+    /// `STORAGE_S3_ACCESS_KEY_ID` and `STORAGE_S3_SECRET_ACCESS_KEY` (else
+    /// the AWS chain).
+    pub credentials: Option<(String, SecretString)>,
+}
+
+impl PartialEq for S3Settings {
+    fn eq(&self, other: &Self) -> bool {
+        self.bucket == other.bucket
+            && self.endpoint == other.endpoint
+            && self.region == other.region
+            && self.credentials.as_ref().map(|c| &c.0) == other.credentials.as_ref().map(|c| &c.0)
+    }
+}
+
+impl Eq for S3Settings {}
 
 impl Config {
     /// Reads the configuration from `env`.
@@ -101,9 +142,24 @@ impl Config {
             page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
             storage: match env.string("STORAGE_BACKEND", "local").as_str() {
                 "local" => Storage::Local(env.path("STORAGE_DIR", "data/files")),
-                "s3" => Storage::S3 {
+                "s3" => Storage::S3(S3Settings {
                     bucket: env.required("STORAGE_S3_BUCKET")?,
-                },
+                    endpoint: env.optional("STORAGE_S3_ENDPOINT"),
+                    region: env.optional("STORAGE_S3_REGION"),
+                    credentials: match (
+                        env.optional("STORAGE_S3_ACCESS_KEY_ID"),
+                        env.optional("STORAGE_S3_SECRET_ACCESS_KEY"),
+                    ) {
+                        (Some(id), Some(secret)) => Some((id, SecretString::from(secret))),
+                        (None, None) => None,
+                        _ => {
+                            return Err(ConfigError::new(
+                                "STORAGE_S3_SECRET_ACCESS_KEY",
+                                "STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY go together",
+                            ));
+                        }
+                    },
+                }),
                 other => {
                     return Err(ConfigError::new(
                         "STORAGE_BACKEND",
@@ -120,6 +176,11 @@ impl Config {
             task_max_attempts: env.number("TASK_MAX_ATTEMPTS", 3, 1..=100)?,
             task_lease: env.seconds("TASK_LEASE_SECS", 60, 5..=3600)?,
             task_reap_interval: env.seconds("TASK_REAP_INTERVAL_SECS", 5, 1..=3600)?,
+            export_pdf_font: match env.optional("EXPORT_PDF_FONT").as_deref() {
+                None | Some("") => PdfFontChoice::Discover,
+                Some("none") => PdfFontChoice::Off,
+                Some(path) => PdfFontChoice::File(path.into()),
+            },
         })
     }
 }

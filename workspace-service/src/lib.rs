@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod example_worker;
+pub mod export;
 pub mod grpc;
 pub mod queue;
 pub mod storage;

@@ -18,6 +18,9 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use md5::Md5;
 use object_store::path::Path;
+use secrecy::ExposeSecret;
+
+use crate::config::S3Settings;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
@@ -60,14 +63,25 @@ impl BlobStore {
         })
     }
 
-    /// A store in an S3-compatible bucket; credentials, region and endpoint
-    /// come from the usual `AWS_*` variables.
-    pub fn s3(bucket: &str) -> anyhow::Result<Self> {
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()?;
+    /// A store in an S3-compatible bucket (see [`S3Settings`]).
+    pub fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
+        let mut builder =
+            object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&settings.bucket);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(region) = &settings.region {
+            builder = builder.with_region(region);
+        }
+        if let Some((id, secret)) = &settings.credentials {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret.expose_secret());
+        }
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(builder.build()?),
         })
     }
 

@@ -1,7 +1,7 @@
 use proto::workspace::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{authorized, spawn_stack};
+use crate::helpers::{authorized, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn a_task_is_created_pending_with_its_files() {
@@ -337,6 +337,100 @@ async fn a_task_exports_as_json_and_markdown() {
     assert!(text.contains("## Query\n\nsum column B"));
     assert!(text.contains("| 销售\\|数据.csv | 4 |"), "{text}");
     assert!(text.contains("\"total\": 3"));
+}
+
+/// Text `pdftotext` reads back from `pdf` (with `-layout` off: reading order).
+fn pdftotext(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let output = std::process::Command::new("pdftotext")
+        .args([path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (Debian package poppler-utils) is installed");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_task_exports_as_a_pdf_that_pdftotext_reads_back_chinese_included() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let file = stack
+        .upload(&ada.token, "销售数据.csv", vec![b"a,b\n".to_vec()])
+        .await
+        .unwrap();
+    let task = stack
+        .create_task(
+            &ada.token,
+            "按月汇总销售额",
+            &[file.file_id.parse().unwrap()],
+        )
+        .await;
+    let worker = stack.service_token(&["tasks.process"]).await;
+    stack.claim(&worker, "w").await.unwrap();
+    // Enough rows to need several pages.
+    let rows: Vec<_> = (1..=150).map(|i| format!("第{i}行 row {i}")).collect();
+    stack
+        .complete(
+            &worker,
+            "w",
+            &task.task_id,
+            serde_json::json!({"rows": rows}),
+        )
+        .await
+        .unwrap();
+
+    let (meta, bytes) = export(
+        &stack,
+        &ada.token,
+        &task.task_id,
+        pb::ExportFormat::Pdf as i32,
+    )
+    .await
+    .unwrap();
+    assert_eq!(meta.filename, format!("task-{}.pdf", task.task_id));
+    assert_eq!(meta.content_type, "application/pdf");
+    assert_eq!(meta.size_bytes, bytes.len() as i64);
+    assert!(bytes.starts_with(b"%PDF-"), "a PDF header");
+
+    let text = pdftotext(&bytes);
+    assert!(text.contains(&format!("Task {}", task.task_id)), "{text}");
+    assert!(text.contains("Status: completed"), "{text}");
+    assert!(text.contains("按月汇总销售额"), "{text}");
+    assert!(text.contains("销售数据.csv (4 bytes, MD5 "), "{text}");
+    assert!(text.contains("\"第1行 row 1\""), "{text}");
+    assert!(text.contains("\"第150行 row 150\""), "{text}");
+    // pdftotext separates pages with a form feed.
+    assert!(text.matches('\u{c}').count() >= 3, "several pages");
+}
+
+#[tokio::test]
+async fn pdf_export_switched_off_is_failed_precondition_and_json_still_works() {
+    let stack = spawn_stack_with(|config| {
+        config.export_pdf_font = workspace_service::config::PdfFontChoice::Off;
+    })
+    .await;
+    let ada = stack.user("ada@example.com").await;
+    let task = stack.create_task(&ada.token, "q", &[]).await;
+    let status = export(
+        &stack,
+        &ada.token,
+        &task.task_id,
+        pb::ExportFormat::Pdf as i32,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("EXPORT_PDF_FONT"), "{status:?}");
+    export(
+        &stack,
+        &ada.token,
+        &task.task_id,
+        pb::ExportFormat::Json as i32,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
