@@ -22,9 +22,9 @@ use tonic_health::pb::{
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::routes::{Lookup, RouteTable};
+use crate::routes::{Lookup, Route, RouteTable, Streaming};
 use crate::upstream::Upstreams;
-use crate::{json, transcode};
+use crate::{streaming, transcode};
 
 /// The header carrying the request id.
 const REQUEST_ID: &str = "x-request-id";
@@ -32,10 +32,10 @@ const REQUEST_ID: &str = "x-request-id";
 /// What every request needs.
 #[derive(Clone)]
 pub struct AppState {
-    config: Arc<Config>,
-    routes: Arc<RouteTable>,
-    upstreams: Upstreams,
-    verifier: Verifier,
+    pub(crate) config: Arc<Config>,
+    pub(crate) routes: Arc<RouteTable>,
+    pub(crate) upstreams: Upstreams,
+    pub(crate) verifier: Verifier,
 }
 
 /// A built gateway, bound to its port, not yet serving.
@@ -230,19 +230,25 @@ async fn transcode_inner(
         }
     };
 
-    if route.method.is_client_streaming() || route.method.is_server_streaming() {
-        // Streams over HTTP (uploads, downloads, Server-Sent Events) are the
-        // gateway issue's work; until then they are refused plainly.
-        return Err(ApiError::new(
-            Code::Unimplemented,
-            "this route streams, which the gateway does not serve yet",
-        ));
-    }
-
     if !route.access.public {
         access::authorize(&state.verifier, &route.access, &parts.headers)
             .await
             .map_err(ApiError::from)?;
+    }
+
+    match &route.streaming {
+        Streaming::Unary => {}
+        Streaming::ByteUpload { metadata, chunk } => {
+            return streaming::upload(state, route, (metadata, chunk), &parts, peer, body).await;
+        }
+        Streaming::ByteDownload { metadata, chunk } => {
+            let request = server_stream_request(route, variables, &parts, peer)?;
+            return streaming::download(state, route, (metadata, chunk), &parts, request).await;
+        }
+        Streaming::Events => {
+            let request = server_stream_request(route, variables, &parts, peer)?;
+            return streaming::events(state, route, request).await;
+        }
     }
 
     let bytes = axum::body::to_bytes(body, state.config.body_limit)
@@ -279,15 +285,22 @@ async fn transcode_inner(
         )
         .await
         .map_err(ApiError::from)?;
-    let message = response.into_inner();
-    let body = match &route.response_body {
-        Some(field) => match message.get_field(field).as_ref() {
-            prost_reflect::Value::Message(inner) => json::from_message(inner),
-            _ => json::from_message(&message),
-        },
-        None => json::from_message(&message),
-    };
-    Ok(axum::Json(body).into_response())
+    Ok(axum::Json(streaming::json_body(route, &response.into_inner())).into_response())
+}
+
+/// The request of a server-streaming route: from the path and the query
+/// string (such routes take no body). Streams have no overall deadline:
+/// only their first message must come within the route's.
+fn server_stream_request(
+    route: &Route,
+    variables: Vec<(String, String)>,
+    parts: &http::request::Parts,
+    peer: SocketAddr,
+) -> Result<tonic::Request<prost_reflect::DynamicMessage>, ApiError> {
+    let message = transcode::request_message(route, variables, parts.uri.query(), b"")?;
+    let mut request = tonic::Request::new(message);
+    forward_headers(&parts.headers, peer, request.metadata_mut());
+    Ok(request)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -300,7 +313,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// The headers the services need: the token, the request id, the trace
 /// context, and who the client is (for sessions and the audit log).
-fn forward_headers(
+pub(crate) fn forward_headers(
     headers: &HeaderMap,
     peer: SocketAddr,
     metadata: &mut tonic::metadata::MetadataMap,

@@ -8,6 +8,7 @@
 //! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
 //! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
 //! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
+//! | `GATEWAY_UPLOAD_LIMIT_BYTES` | `104857600` | largest upload (100 MiB), streamed |
 //! | `GATEWAY_UPSTREAM_TIMEOUT_MS` | `10000` | deadline of each upstream call, sent as `grpc-timeout` |
 
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Config {
     pub audience: String,
     /// `GATEWAY_BODY_LIMIT_BYTES`.
     pub body_limit: usize,
+    /// `GATEWAY_UPLOAD_LIMIT_BYTES`.
+    pub upload_limit: u64,
     /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
     pub upstream_timeout: Duration,
 }
@@ -56,6 +59,7 @@ impl Config {
             issuer: env.string("JWT_ISSUER", "auth-service"),
             audience: env.string("JWT_AUDIENCE", "backbone"),
             body_limit: env.number("GATEWAY_BODY_LIMIT_BYTES", 1 << 20, 1024..=(64 << 20))?,
+            upload_limit: env.number("GATEWAY_UPLOAD_LIMIT_BYTES", 100 << 20, 1..=(1 << 40))?,
             upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
         })
     }

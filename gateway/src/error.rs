@@ -141,17 +141,23 @@ impl From<tonic::Status> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
+impl ApiError {
+    /// The AIP-193 body: `{"error": {code, status, message, details}}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
             "error": {
                 "code": self.http.as_u16(),
                 "status": code_name(self.code),
                 "message": self.message,
                 "details": self.details,
             }
-        });
-        let mut response = (self.http, axum::Json(body)).into_response();
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.http, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
         if self.http == StatusCode::UNAUTHORIZED {
             // RFC 6750.

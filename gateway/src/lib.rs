@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod routes;
+pub mod streaming;
 pub mod transcode;
 pub mod upstream;
 

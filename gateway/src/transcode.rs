@@ -36,23 +36,15 @@ pub fn request_message(
             set(&mut root, field, parse_body(body)?);
         }
     }
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if matches!(route.body, BodyRule::Whole) {
-            return Err(ApiError::bad_field(
-                &key,
-                "this route takes its fields from the body, not the query string",
-            ));
-        }
-        let field = resolve_spelling(&input, &key)
-            .ok_or_else(|| ApiError::bad_field(&key, "unknown query parameter"))?;
-        set_path(
-            &mut root,
-            &input,
+    if matches!(route.body, BodyRule::Whole)
+        && let Some((key, _)) = form_urlencoded::parse(query.unwrap_or("").as_bytes()).next()
+    {
+        return Err(ApiError::bad_field(
             &key,
-            scalar(&field, &key, &value)?,
-            field.is_list(),
-        );
+            "this route takes its fields from the body, not the query string",
+        ));
     }
+    add_query(&mut root, &input, query)?;
     for (path, value) in variables {
         let field =
             resolve(&input, &path).expect("route variables were checked when the table was built");
@@ -65,6 +57,37 @@ pub fn request_message(
         );
     }
     json::to_message(&input, Json::Object(root)).map_err(|e| ApiError::bad_field("body", e))
+}
+
+/// A `descriptor` message from the query string alone (the metadata of an
+/// upload, whose body is the bytes).
+pub fn query_message(
+    descriptor: &MessageDescriptor,
+    query: Option<&str>,
+) -> Result<DynamicMessage, ApiError> {
+    let mut root = Map::new();
+    add_query(&mut root, descriptor, query)?;
+    json::to_message(descriptor, Json::Object(root)).map_err(|e| ApiError::bad_field("query", e))
+}
+
+/// Sets the fields named in the query string (repeated fields may repeat).
+fn add_query(
+    root: &mut Map<String, Json>,
+    descriptor: &MessageDescriptor,
+    query: Option<&str>,
+) -> Result<(), ApiError> {
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let field = resolve_spelling(descriptor, &key)
+            .ok_or_else(|| ApiError::bad_field(&key, "unknown query parameter"))?;
+        set_path(
+            root,
+            descriptor,
+            &key,
+            scalar(&field, &key, &value)?,
+            field.is_list(),
+        );
+    }
+    Ok(())
 }
 
 fn parse_body(body: &[u8]) -> Result<Json, ApiError> {

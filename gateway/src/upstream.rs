@@ -36,14 +36,12 @@ impl Upstreams {
         self.channels.get(name).cloned()
     }
 
-    /// Calls a unary RPC at `path` on `name`.
-    pub async fn unary(
+    /// A ready client for `name`, and `path` parsed.
+    async fn ready(
         &self,
         name: &str,
         path: &str,
-        output: MessageDescriptor,
-        request: tonic::Request<DynamicMessage>,
-    ) -> Result<tonic::Response<DynamicMessage>, Status> {
+    ) -> Result<(Grpc<Channel>, http::uri::PathAndQuery), Status> {
         let channel = self
             .channel(name)
             .ok_or_else(|| Status::unimplemented(format!("no upstream for {path}")))?;
@@ -54,7 +52,49 @@ impl Upstreams {
         let path = path
             .parse()
             .map_err(|_| Status::internal("bad method path"))?;
+        Ok((grpc, path))
+    }
+
+    /// Calls a unary RPC at `path` on `name`.
+    pub async fn unary(
+        &self,
+        name: &str,
+        path: &str,
+        output: MessageDescriptor,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<tonic::Response<DynamicMessage>, Status> {
+        let (mut grpc, path) = self.ready(name, path).await?;
         grpc.unary(request, path, DynamicCodec { output }).await
+    }
+
+    /// Calls a client-streaming RPC at `path` on `name`, sending `request`'s
+    /// messages as they come.
+    pub async fn client_streaming<S>(
+        &self,
+        name: &str,
+        path: &str,
+        output: MessageDescriptor,
+        request: tonic::Request<S>,
+    ) -> Result<tonic::Response<DynamicMessage>, Status>
+    where
+        S: tokio_stream::Stream<Item = DynamicMessage> + Send + 'static,
+    {
+        let (mut grpc, path) = self.ready(name, path).await?;
+        grpc.client_streaming(request, path, DynamicCodec { output })
+            .await
+    }
+
+    /// Calls a server-streaming RPC at `path` on `name`.
+    pub async fn server_streaming(
+        &self,
+        name: &str,
+        path: &str,
+        output: MessageDescriptor,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<tonic::Response<tonic::Streaming<DynamicMessage>>, Status> {
+        let (mut grpc, path) = self.ready(name, path).await?;
+        grpc.server_streaming(request, path, DynamicCodec { output })
+            .await
     }
 }
 

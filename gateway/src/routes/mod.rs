@@ -23,6 +23,53 @@ pub enum BodyRule {
     Field(FieldDescriptor),
 }
 
+/// How a route's messages travel over HTTP, from the RPC's shape.
+#[derive(Debug, Clone)]
+pub enum Streaming {
+    /// One JSON request, one JSON response.
+    Unary,
+    /// A client-streaming RPC whose request is a `oneof` of a metadata
+    /// message and a `bytes` chunk: the HTTP body (raw or the `file` part of
+    /// `multipart/form-data`) is the bytes, the query string the metadata.
+    ByteUpload {
+        /// The metadata field of the oneof.
+        metadata: FieldDescriptor,
+        /// The `bytes` field of the oneof.
+        chunk: FieldDescriptor,
+    },
+    /// A server-streaming RPC whose response is a `oneof` of a metadata
+    /// message and a `bytes` chunk: a download, with headers from the
+    /// metadata (`filename`, `content_type`/`mime_type`, `size_bytes`,
+    /// `sha256`).
+    ByteDownload {
+        /// The metadata field of the oneof.
+        metadata: FieldDescriptor,
+        /// The `bytes` field of the oneof.
+        chunk: FieldDescriptor,
+    },
+    /// Any other server-streaming RPC: Server-Sent Events, one JSON message
+    /// per event.
+    Events,
+}
+
+/// The metadata and `bytes` fields of a message that is a single oneof of
+/// one message field and one `bytes` field.
+fn metadata_and_chunk(
+    message: &prost_reflect::MessageDescriptor,
+) -> Option<(FieldDescriptor, FieldDescriptor)> {
+    let mut oneofs = message.oneofs();
+    let oneof = oneofs.next()?;
+    if oneofs.next().is_some() || message.fields().len() != 2 {
+        return None;
+    }
+    let fields: Vec<FieldDescriptor> = oneof.fields().collect();
+    let metadata = fields
+        .iter()
+        .find(|f| matches!(f.kind(), Kind::Message(_)))?;
+    let chunk = fields.iter().find(|f| matches!(f.kind(), Kind::Bytes))?;
+    Some((metadata.clone(), chunk.clone()))
+}
+
 /// One HTTP binding of one RPC.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -34,6 +81,8 @@ pub struct Route {
     pub body: BodyRule,
     /// The response field sent as the body, if not the whole response.
     pub response_body: Option<FieldDescriptor>,
+    /// How its messages travel.
+    pub streaming: Streaming,
     /// The RPC.
     pub method: MethodDescriptor,
     /// Its gRPC path, `/package.Service/Method`.
@@ -175,8 +224,23 @@ fn route(
                 .ok_or_else(|| error(format!("no response_body field {field}")))?,
         ),
     };
+    let streaming = match (method.is_client_streaming(), method.is_server_streaming()) {
+        (false, false) => Streaming::Unary,
+        (true, false) => {
+            let (metadata, chunk) = metadata_and_chunk(&input).ok_or_else(|| {
+                error("a client-streaming route needs a oneof of metadata and bytes".into())
+            })?;
+            Streaming::ByteUpload { metadata, chunk }
+        }
+        (false, true) => match metadata_and_chunk(&method.output()) {
+            Some((metadata, chunk)) => Streaming::ByteDownload { metadata, chunk },
+            None => Streaming::Events,
+        },
+        (true, true) => return Err(error("bidirectional streams have no HTTP mapping".into())),
+    };
     let service = method.parent_service();
     Ok(Route {
+        streaming,
         http_method,
         template,
         body,
@@ -268,5 +332,31 @@ mod tests {
         };
         assert!(!list.access.public);
         assert_eq!(list.upstream, "workspace");
+    }
+
+    #[test]
+    fn streaming_routes_are_classified_by_their_messages() {
+        let table = table();
+        let kind = |method: Method, path: &str| match table.lookup(&method, path) {
+            Lookup::Found(route, _) => route.streaming.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            kind(Method::POST, "/v1/files"),
+            Streaming::ByteUpload { .. }
+        ));
+        assert!(matches!(
+            kind(Method::GET, "/v1/files/x/content"),
+            Streaming::ByteDownload { .. }
+        ));
+        assert!(matches!(
+            kind(Method::GET, "/v1/tasks/x:export"),
+            Streaming::ByteDownload { .. }
+        ));
+        assert!(matches!(
+            kind(Method::GET, "/v1/tasks/x:watch"),
+            Streaming::Events
+        ));
+        assert!(matches!(kind(Method::GET, "/v1/tasks/x"), Streaming::Unary));
     }
 }

@@ -3,6 +3,8 @@
 
 mod errors;
 mod flow;
+mod memory;
 mod stack;
+mod streams;
 mod tasks;
 mod tokens;

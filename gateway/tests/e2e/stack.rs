@@ -8,7 +8,10 @@ pub use service_runtime::testing::eventually;
 
 pub struct Stack {
     pub base: String,
+    pub auth_url: String,
     pub workspace_url: String,
+    /// Stops the workspace-service (gracefully: its streams end first).
+    pub stop_workspace: Option<oneshot::Sender<()>>,
     pub http: Client,
     _stops: Vec<oneshot::Sender<()>>,
     _keys: tempfile::TempDir,
@@ -25,6 +28,19 @@ fn stop_signal() -> (
 }
 
 pub async fn spawn_stack() -> Stack {
+    spawn_stack_with(|_| {}).await
+}
+
+/// A stack whose gateway configuration `adjust` changes.
+pub async fn spawn_stack_with(adjust: impl FnOnce(&mut gateway::Config)) -> Stack {
+    spawn_stack_configured(|_| {}, adjust).await
+}
+
+/// A stack whose workspace-service and gateway configurations are adjusted.
+pub async fn spawn_stack_configured(
+    adjust_workspace: impl FnOnce(&mut workspace_service::Config),
+    adjust: impl FnOnce(&mut gateway::Config),
+) -> Stack {
     let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
     let workspace_db =
         postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
@@ -45,16 +61,17 @@ pub async fn spawn_stack() -> Stack {
         workspace_service::Config::local(&workspace_db, &auth_url, &keys.path().join("files"));
     workspace.listen_addr = "127.0.0.1:0".parse().unwrap();
     workspace.database_pool_size = 4;
+    adjust_workspace(&mut workspace);
     let workspace = workspace_service::Application::build(workspace)
         .await
         .unwrap();
     let workspace_url = format!("http://{}", workspace.local_addr());
-    let (stop, stopped) = stop_signal();
-    stops.push(stop);
+    let (stop_workspace, stopped) = stop_signal();
     tokio::spawn(workspace.run_until(stopped));
 
     let mut config = gateway::Config::local(&auth_url, &workspace_url.clone());
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    adjust(&mut config);
     let gateway = gateway::Application::build(config).await.unwrap();
     let base = format!("http://{}", gateway.local_addr());
     let (stop, stopped) = stop_signal();
@@ -63,7 +80,9 @@ pub async fn spawn_stack() -> Stack {
 
     Stack {
         base,
+        auth_url,
         workspace_url,
+        stop_workspace: Some(stop_workspace),
         http: Client::new(),
         _stops: stops,
         _keys: keys,

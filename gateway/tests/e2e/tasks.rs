@@ -89,7 +89,7 @@ async fn tasks_are_created_cancelled_retried_and_counted_over_http() {
 }
 
 #[tokio::test]
-async fn another_users_task_is_404_and_streaming_routes_are_501_for_now() {
+async fn another_users_task_is_404_also_when_watched_or_exported() {
     let stack = spawn_stack().await;
     let ada = stack.signed_in("ada@example.com").await;
     let eve = stack.signed_in("eve@example.com").await;
@@ -113,17 +113,16 @@ async fn another_users_task_is_404_and_streaming_routes_are_501_for_now() {
         "NOT_FOUND",
     )
     .await;
-    error_body(
-        stack
-            .call(
-                Method::GET,
-                &format!("/v1/tasks/{id}:watch"),
-                Some(&ada),
-                None,
-            )
-            .await,
-        501,
-        "UNIMPLEMENTED",
-    )
-    .await;
+    // Watching and exporting another user's task is 404 too.
+    for path in [
+        format!("/v1/tasks/{id}:watch"),
+        format!("/v1/tasks/{id}:export"),
+    ] {
+        error_body(
+            stack.call(Method::GET, &path, Some(&eve), None).await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
 }

@@ -1,0 +1,460 @@
+//! Routes whose RPC streams (see [`Streaming`]): an upload pipes the HTTP
+//! body into a client-streaming call, a download pipes a server stream of
+//! bytes out with file headers, and any other server stream becomes
+//! Server-Sent Events. Nothing is held whole: at most a couple of 1 MiB
+//! messages are in flight, and the body is read only as fast as the service
+//! takes it.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, ReflectMessage, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+use crate::app::{AppState, forward_headers};
+use crate::error::ApiError;
+use crate::json;
+use crate::routes::Route;
+use crate::transcode;
+
+/// The largest message sent upstream: the services take chunks of at most
+/// 1 MiB.
+const CHUNK: usize = 1 << 20;
+
+/// `POST /v1/files`-like routes: the body (raw, or the `file` part of a
+/// `multipart/form-data` body) streamed into the RPC after one metadata
+/// message made from the query string, the part's filename and the
+/// content type.
+pub async fn upload(
+    state: &AppState,
+    route: &Route,
+    (metadata_field, chunk_field): (&FieldDescriptor, &FieldDescriptor),
+    parts: &Parts,
+    peer: std::net::SocketAddr,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Kind::Message(metadata_type) = metadata_field.kind() else {
+        unreachable!("classified as a message field when the route was built");
+    };
+    let mut metadata = transcode::query_message(&metadata_type, parts.uri.query())?;
+    let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+
+    let (sender, receiver) = mpsc::channel::<DynamicMessage>(2);
+    let mut request = tonic::Request::new(ReceiverStream::new(receiver));
+    forward_headers(&parts.headers, peer, request.metadata_mut());
+    let input = route.method.input();
+    let call = state.upstreams.client_streaming(
+        &route.upstream,
+        &route.grpc_path,
+        route.method.output(),
+        request,
+    );
+    let limit = state.config.upload_limit;
+    let message = |field: &FieldDescriptor, value: Value| {
+        let mut message = DynamicMessage::new(input.clone());
+        message.set_field(field, value);
+        message
+    };
+
+    let pump = async {
+        // Owned here, so the request stream ends when the body has been sent.
+        let sender = sender;
+        let body = body.into_data_stream();
+        let multipart = content_type
+            .as_deref()
+            .filter(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let mut bytes: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>> =
+            match multipart {
+                None => {
+                    fill_default(
+                        &mut metadata,
+                        &["mime_type", "content_type"],
+                        content_type.as_deref(),
+                    );
+                    fill_default(
+                        &mut metadata,
+                        &["filename"],
+                        header_str(&parts.headers, header::CONTENT_DISPOSITION)
+                            .as_deref()
+                            .and_then(disposition_filename)
+                            .as_deref(),
+                    );
+                    Box::pin(body.map(|r| r.map_err(|e| body_error(&e))))
+                }
+                Some(content_type) => {
+                    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+                        ApiError::bad_field("body", format!("bad multipart/form-data: {e}"))
+                    })?;
+                    let mut form = multer::Multipart::new(body, boundary);
+                    loop {
+                        let field = form
+                            .next_field()
+                            .await
+                            .map_err(multipart_error)?
+                            .ok_or_else(|| {
+                                ApiError::bad_field(
+                                    "file",
+                                    "the multipart body has no part named file",
+                                )
+                            })?;
+                        if field.name() == Some("file") {
+                            fill_default(&mut metadata, &["filename"], field.file_name());
+                            fill_default(
+                                &mut metadata,
+                                &["mime_type", "content_type"],
+                                field.content_type().map(|m| m.as_ref()),
+                            );
+                            break Box::pin(futures::stream::unfold(field, |mut field| async {
+                                match field.chunk().await {
+                                    Ok(Some(bytes)) => Some((Ok(bytes), field)),
+                                    Ok(None) => None,
+                                    Err(e) => Some((Err(multipart_error(e)), field)),
+                                }
+                            }));
+                        }
+                        // Other parts may set metadata fields by name.
+                        let name = field.name().unwrap_or_default().to_owned();
+                        let target = metadata_type
+                            .get_field_by_name(&name)
+                            .ok_or_else(|| ApiError::bad_field(&name, "unknown form field"))?;
+                        let text = field.text().await.map_err(multipart_error)?;
+                        if matches!(target.kind(), Kind::String) && text.len() <= 4096 {
+                            metadata.set_field(&target, Value::String(text));
+                        } else {
+                            return Err(ApiError::bad_field(&name, "must be a short text field"));
+                        }
+                    }
+                }
+            };
+
+        let send = |message: DynamicMessage| {
+            let sender = sender.clone();
+            async move {
+                // The call ended (and answered) if the receiver is gone.
+                sender.send(message).await.is_ok()
+            }
+        };
+        if !send(message(metadata_field, Value::Message(metadata))).await {
+            return Ok(());
+        }
+        let mut buffer = BytesMut::new();
+        let mut total: u64 = 0;
+        while let Some(piece) = bytes.next().await {
+            let piece = piece?;
+            total += piece.len() as u64;
+            if total > limit {
+                return Err(ApiError::new(
+                    Code::InvalidArgument,
+                    format!("the file is larger than the limit of {limit} bytes"),
+                )
+                .with_http(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            buffer.extend_from_slice(&piece);
+            while buffer.len() >= CHUNK {
+                let chunk = buffer.split_to(CHUNK).freeze();
+                if !send(message(chunk_field, Value::Bytes(chunk))).await {
+                    return Ok(());
+                }
+            }
+        }
+        if !buffer.is_empty() {
+            send(message(chunk_field, Value::Bytes(buffer.freeze()))).await;
+        }
+        Ok(())
+    };
+
+    // If the body fails (too large, cut off, malformed) the call is dropped
+    // unfinished, which cancels it: the service keeps nothing.
+    tokio::pin!(call);
+    let response = tokio::select! {
+        answered = &mut call => answered,
+        pumped = pump => {
+            pumped?;
+            call.await
+        }
+    };
+    let response = response.map_err(|status| {
+        let error = ApiError::from(status);
+        // Too large for the service is a body over the limit.
+        if error.code == Code::ResourceExhausted {
+            error.with_http(StatusCode::PAYLOAD_TOO_LARGE)
+        } else {
+            error
+        }
+    })?;
+    Ok(axum::Json(json_body(route, &response.into_inner())).into_response())
+}
+
+/// The JSON of a unary response: the whole message, or its `response_body`
+/// field.
+pub fn json_body(route: &Route, message: &DynamicMessage) -> serde_json::Value {
+    match &route.response_body {
+        Some(field) => match message.get_field(field).as_ref() {
+            Value::Message(inner) => json::from_message(inner),
+            _ => json::from_message(message),
+        },
+        None => json::from_message(message),
+    }
+}
+
+/// `GET …/content`-like routes: the first message's metadata becomes the
+/// headers, the chunks the body.
+pub async fn download(
+    state: &AppState,
+    route: &Route,
+    (metadata_field, chunk_field): (&FieldDescriptor, &FieldDescriptor),
+    parts: &Parts,
+    request: tonic::Request<DynamicMessage>,
+) -> Result<Response, ApiError> {
+    let (stream, first) = open_stream(state, route, request).await?;
+    let Value::Message(metadata) = first.get_field(metadata_field).into_owned() else {
+        return Err(ApiError::new(
+            Code::Internal,
+            "the download sent no metadata first",
+        ));
+    };
+    let text = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            metadata
+                .get_field_by_name(name)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .filter(|v| !v.is_empty())
+        })
+    };
+
+    let mut headers = HeaderMap::new();
+    let content_type = text(&["content_type", "mime_type"])
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Some(name) = text(&["filename"]) {
+        headers.insert(header::CONTENT_DISPOSITION, content_disposition(&name));
+    }
+    if let Some(sha256) = text(&["sha256"])
+        && let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\""))
+    {
+        let unchanged = parts
+            .headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|m| m.as_bytes() == etag.as_bytes() || m == "*");
+        headers.insert(header::ETAG, etag);
+        if unchanged {
+            return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        }
+    }
+    if let Some(size) = metadata
+        .get_field_by_name("size_bytes")
+        .and_then(|v| v.as_i64())
+        .filter(|s| *s >= 0)
+    {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+
+    let chunk_field = chunk_field.clone();
+    // An error after the headers cannot change the status: the body stops
+    // short of its Content-Length, which the client sees as a failed read.
+    let body = Body::from_stream(stream.map(move |item| match item {
+        Ok(message) => Ok(match message.get_field(&chunk_field).as_ref() {
+            Value::Bytes(bytes) => bytes.clone(),
+            _ => Bytes::new(),
+        }),
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), "download ended by an error");
+            Err(std::io::Error::other(status.message().to_owned()))
+        }
+    }));
+    Ok((headers, body).into_response())
+}
+
+/// Any other server stream: one `message` event per response (its JSON),
+/// and if the stream fails after it started, one `error` event with the
+/// AIP-193 body before it ends.
+pub async fn events(
+    state: &AppState,
+    route: &Route,
+    request: tonic::Request<DynamicMessage>,
+) -> Result<Response, ApiError> {
+    let (stream, first) = open_stream(state, route, request).await?;
+    let first = futures::stream::once(async move { Ok::<_, tonic::Status>(first) });
+    let events = first.chain(stream).scan(false, |failed, item| {
+        let event = if *failed {
+            None
+        } else {
+            Some(match item {
+                Ok(message) => event_json(Event::default(), &json::from_message(&message)),
+                Err(status) => {
+                    *failed = true;
+                    event_json(
+                        Event::default().event("error"),
+                        &ApiError::from(status).body(),
+                    )
+                }
+            })
+        };
+        async move { event.map(Ok::<_, Infallible>) }
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+fn event_json(event: Event, json: &serde_json::Value) -> Event {
+    event.data(json.to_string())
+}
+
+/// Calls a server-streaming route and waits (within the route deadline) for
+/// its first message, so an error before any data is a plain HTTP error.
+async fn open_stream(
+    state: &AppState,
+    route: &Route,
+    request: tonic::Request<DynamicMessage>,
+) -> Result<(tonic::Streaming<DynamicMessage>, DynamicMessage), ApiError> {
+    let deadline = state.config.upstream_timeout;
+    let opened = tokio::time::timeout(deadline, async {
+        let mut stream = state
+            .upstreams
+            .server_streaming(
+                &route.upstream,
+                &route.grpc_path,
+                route.method.output(),
+                request,
+            )
+            .await?
+            .into_inner();
+        let first = stream.message().await?;
+        Ok::<_, tonic::Status>((stream, first))
+    })
+    .await
+    .map_err(|_| ApiError::new(Code::DeadlineExceeded, "the service did not answer in time"))?;
+    match opened? {
+        (stream, Some(first)) => Ok((stream, first)),
+        (_, None) => Err(ApiError::new(Code::Internal, "the service sent nothing")),
+    }
+}
+
+/// Sets the first of `names` that the message has to `value`, unless the
+/// client already set it.
+fn fill_default(message: &mut DynamicMessage, names: &[&str], value: Option<&str>) {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let descriptor = message.descriptor();
+    if let Some(field) = names
+        .iter()
+        .find_map(|name| descriptor.get_field_by_name(name))
+        .filter(|f| matches!(f.kind(), Kind::String) && !f.is_list())
+        && message
+            .get_field(&field)
+            .as_str()
+            .is_some_and(str::is_empty)
+    {
+        message.set_field(&field, Value::String(value.to_owned()));
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The filename of a `Content-Disposition` request header (`filename*`
+/// in UTF-8 preferred over `filename`).
+fn disposition_filename(value: &str) -> Option<String> {
+    let mut plain = None;
+    for param in value.split(';').map(str::trim) {
+        if let Some(encoded) = param.strip_prefix("filename*=") {
+            let encoded = encoded
+                .strip_prefix("UTF-8''")
+                .or_else(|| encoded.strip_prefix("utf-8''"))?;
+            return percent_encoding::percent_decode_str(encoded)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned());
+        }
+        if let Some(name) = param.strip_prefix("filename=") {
+            plain = Some(name.trim_matches('"').to_owned());
+        }
+    }
+    plain
+}
+
+/// RFC 6266 / 5987: `attachment` with an ASCII fallback name and the
+/// original UTF-8 name.
+fn content_disposition(filename: &str) -> HeaderValue {
+    // attr-char of RFC 5987, everything else percent-encoded.
+    const ATTR: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let value = format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(filename, ATTR)
+    );
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+fn body_error(error: &axum::Error) -> ApiError {
+    ApiError::bad_field("body", format!("the upload was cut off: {error}"))
+}
+
+fn multipart_error(error: multer::Error) -> ApiError {
+    ApiError::bad_field("body", format!("bad multipart/form-data: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_carries_the_utf8_name_and_an_ascii_fallback() {
+        let value = content_disposition("销售 数据\"v2\".csv");
+        assert_eq!(
+            value.to_str().unwrap(),
+            "attachment; filename=\"__ ___v2_.csv\"; \
+             filename*=UTF-8''%E9%94%80%E5%94%AE%20%E6%95%B0%E6%8D%AE%22v2%22.csv"
+        );
+    }
+
+    #[test]
+    fn a_request_content_disposition_names_the_file() {
+        assert_eq!(
+            disposition_filename("attachment; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf").as_deref(),
+            Some("报告.pdf")
+        );
+        assert_eq!(
+            disposition_filename("form-data; filename=\"a b.txt\"").as_deref(),
+            Some("a b.txt")
+        );
+        assert_eq!(disposition_filename("inline"), None);
+    }
+}

@@ -1,0 +1,370 @@
+//! Streaming routes over HTTP: uploads (raw and multipart), downloads and
+//! exports with file headers, and WatchTask as Server-Sent Events.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::{Method, Response, header};
+use serde_json::{Value, json};
+
+use crate::stack::{Stack, error_body, spawn_stack, spawn_stack_with};
+
+/// Uploads `data` as the raw body with `?filename=`.
+async fn upload_raw(stack: &Stack, token: &str, filename: &str, data: Vec<u8>) -> Response {
+    stack
+        .http
+        .post(format!("{}/v1/files", stack.base))
+        .bearer_auth(token)
+        .query(&[("filename", filename)])
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(data)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn file_count(stack: &Stack, token: &str) -> u64 {
+    let listed: Value = stack
+        .call(Method::GET, "/v1/files", Some(token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    listed["total_size"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_raw_upload_downloads_with_its_type_length_etag_and_utf8_name() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    // Three upstream chunks' worth, not a multiple of 1 MiB.
+    let data: Vec<u8> = (0..(2 << 20) + 12345).map(|i| (i % 251) as u8).collect();
+    let response = upload_raw(&stack, &token, "销售 数据.csv", data.clone()).await;
+    assert_eq!(response.status(), 200);
+    let file: Value = response.json().await.unwrap();
+    let file = &file["file"];
+    assert_eq!(file["filename"], "销售 数据.csv");
+    assert_eq!(file["mime_type"], "text/csv");
+    assert_eq!(
+        file["size_bytes"],
+        data.len().to_string(),
+        "int64 as a string"
+    );
+    let id = file["file_id"].as_str().unwrap();
+
+    let response = stack
+        .call(
+            Method::GET,
+            &format!("/v1/files/{id}/content"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv");
+    assert_eq!(headers[header::CONTENT_LENGTH], data.len().to_string());
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", file["sha256"].as_str().unwrap()));
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"__ __.csv\"; \
+         filename*=UTF-8''%E9%94%80%E5%94%AE%20%E6%95%B0%E6%8D%AE.csv"
+    );
+    assert!(
+        response.bytes().await.unwrap() == data,
+        "the same bytes back"
+    );
+
+    let unchanged = stack
+        .http
+        .get(format!("{}/v1/files/{id}/content", stack.base))
+        .bearer_auth(&token)
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_takes_the_file_part_with_its_name_and_type() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    let part = reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec())
+        .file_name("报告.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("note_is_not_a_field", "x")
+        .part("file", part);
+    let response = stack
+        .http
+        .post(format!("{}/v1/files", stack.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    error_body(response, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(file_count(&stack, &token).await, 0, "nothing kept");
+
+    let part = reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec())
+        .file_name("报告.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let response = stack
+        .http
+        .post(format!("{}/v1/files", stack.base))
+        .bearer_auth(&token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let file: Value = response.json().await.unwrap();
+    assert_eq!(file["file"]["filename"], "报告.csv");
+    assert_eq!(file["file"]["mime_type"], "text/csv");
+    assert_eq!(file["file"]["size_bytes"], "8");
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_413_and_empty_or_unnamed_ones_400_keeping_nothing() {
+    let stack = spawn_stack_with(|config| config.upload_limit = 3 << 20).await;
+    let token = stack.signed_in("ada@example.com").await;
+    let response = upload_raw(&stack, &token, "big.bin", vec![7; (3 << 20) + 1]).await;
+    let body = error_body(response, 413, "INVALID_ARGUMENT").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("limit"));
+
+    error_body(
+        upload_raw(&stack, &token, "empty.csv", Vec::new()).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    error_body(
+        upload_raw(&stack, &token, "../etc/passwd", b"x".to_vec()).await,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    let unnamed = stack
+        .http
+        .post(format!("{}/v1/files", stack.base))
+        .bearer_auth(&token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    error_body(unnamed, 400, "INVALID_ARGUMENT").await;
+    let unknown = stack
+        .http
+        .post(format!("{}/v1/files?colour=red", stack.base))
+        .bearer_auth(&token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let body = error_body(unknown, 400, "INVALID_ARGUMENT").await;
+    assert_eq!(
+        body["error"]["details"][0]["field_violations"][0]["field"],
+        "colour"
+    );
+    assert_eq!(file_count(&stack, &token).await, 0, "nothing kept");
+
+    let anonymous = stack
+        .http
+        .post(format!("{}/v1/files?filename=a.csv", stack.base))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    error_body(anonymous, 401, "UNAUTHENTICATED").await;
+}
+
+#[tokio::test]
+async fn a_task_exports_as_json_markdown_and_pdf_downloads() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    let created: Value = stack
+        .call(
+            Method::POST,
+            "/v1/tasks",
+            Some(&token),
+            Some(json!({"query": "按月汇总"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["task"]["task_id"].as_str().unwrap();
+    for (format, extension, content_type) in [
+        ("json", "json", "application/json"),
+        ("markdown", "md", "text/markdown; charset=utf-8"),
+        ("pdf", "pdf", "application/pdf"),
+    ] {
+        let response = stack
+            .call(
+                Method::GET,
+                &format!("/v1/tasks/{id}:export?format={format}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{format}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], content_type);
+        let disposition = response.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap();
+        assert!(
+            disposition.contains(&format!("filename=\"task-{id}.{extension}\"")),
+            "{disposition}"
+        );
+        let bytes = response.bytes().await.unwrap();
+        match format {
+            "json" => {
+                let document: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(document["query"], "按月汇总");
+            }
+            "markdown" => assert!(
+                String::from_utf8(bytes.to_vec())
+                    .unwrap()
+                    .contains("按月汇总")
+            ),
+            _ => assert!(bytes.starts_with(b"%PDF-")),
+        }
+    }
+    let bad = stack
+        .call(
+            Method::GET,
+            &format!("/v1/tasks/{id}:export?format=docx"),
+            Some(&token),
+            None,
+        )
+        .await;
+    error_body(bad, 400, "INVALID_ARGUMENT").await;
+}
+
+/// Reads Server-Sent Events from a response body.
+struct Events {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Events {
+    fn new(response: Response) -> Self {
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's name (`message` unless named) and JSON data, or
+    /// `None` when the stream ends; at most 10 s.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut name = "message".to_owned();
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(value) = line.strip_prefix("event:") {
+                            name = value.trim().to_owned();
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push_str(value.trim_start());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    return Some((name, serde_json::from_str(&data).unwrap()));
+                }
+                let chunk = self.body.next().await?.ok()?;
+                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        })
+        .await
+        .expect("an event or the end within 10 s")
+    }
+}
+
+async fn create_task(stack: &Stack, token: &str) -> String {
+    let created: Value = stack
+        .call(
+            Method::POST,
+            "/v1/tasks",
+            Some(token),
+            Some(json!({"query": "q"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    created["task"]["task_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn watch_task_is_server_sent_events_until_the_task_is_terminal() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    let id = create_task(&stack, &token).await;
+    let response = stack
+        .call(
+            Method::GET,
+            &format!("/v1/tasks/{id}:watch"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut events = Events::new(response);
+    let (name, first) = events.next().await.unwrap();
+    assert_eq!(name, "message");
+    assert_eq!(first["task"]["status"], "pending");
+
+    let cancelled = stack
+        .call(
+            Method::POST,
+            &format!("/v1/tasks/{id}:cancel"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let (_, next) = events.next().await.unwrap();
+    assert_eq!(next["task"]["status"], "cancelled");
+    assert!(
+        events.next().await.is_none(),
+        "the stream ends at a terminal status"
+    );
+}
+
+#[tokio::test]
+async fn an_error_after_the_stream_started_is_an_error_event_with_the_aip193_body() {
+    let mut stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    let id = create_task(&stack, &token).await;
+    let response = stack
+        .call(
+            Method::GET,
+            &format!("/v1/tasks/{id}:watch"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let mut events = Events::new(response);
+    assert_eq!(events.next().await.unwrap().1["task"]["status"], "pending");
+
+    // The service shuts down: its watch streams end with UNAVAILABLE.
+    let _ = stack.stop_workspace.take().unwrap().send(());
+    let (name, body) = events.next().await.unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(body["error"]["status"], "UNAVAILABLE", "{body}");
+    assert_eq!(body["error"]["code"], 503);
+    assert!(events.next().await.is_none());
+}
