@@ -2,14 +2,16 @@
 //! fallback that transcodes every other request to gRPC.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use access::{GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
+use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +23,7 @@ use tonic_health::pb::{
 };
 
 use crate::config::Config;
+use crate::edge::{ClientIp, Edge, RateLimits};
 use crate::error::ApiError;
 use crate::routes::{Lookup, Route, RouteTable, Streaming};
 use crate::upstream::Upstreams;
@@ -36,6 +39,7 @@ pub struct AppState {
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) upstreams: Upstreams,
     pub(crate) verifier: Verifier,
+    pub(crate) limits: RateLimits,
 }
 
 /// A built gateway, bound to its port, not yet serving.
@@ -92,6 +96,7 @@ impl Application {
                     config.listen_addr
                 )
             })?;
+        let config_limits = (config.rate_limit_per_ip, config.rate_limit_per_user);
         Ok(Self {
             listener,
             state: AppState {
@@ -99,6 +104,7 @@ impl Application {
                 routes: Arc::new(routes),
                 upstreams,
                 verifier,
+                limits: RateLimits::new(config_limits.0, config_limits.1),
             },
         })
     }
@@ -130,12 +136,65 @@ impl Application {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
+    let config = state.config.clone();
+    let edge = Edge {
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        limits: state.limits.clone(),
+        header_limit: config.header_limit,
+    };
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(transcode_request)
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(edge, crate::edge::protect));
+    if !config.cors_origins.is_empty() {
+        router = router.layer(cors(&config.cors_origins));
+    }
+    // Past the cap, requests are refused at once rather than queued.
+    router
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
+                        .into_response()
+                }))
+                .load_shed()
+                // Global: one count for all routes (a plain limit would be
+                // cloned per route).
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    config.max_concurrent_requests,
+                )),
+        )
         .with_state(state)
+}
+
+/// CORS for the configured origins: the API's methods, the headers a
+/// client sends, and the ones it may read.
+fn cors(origins: &[HeaderValue]) -> tower_http::cors::CorsLayer {
+    use http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins.to_vec())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(REQUEST_ID),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static(REQUEST_ID),
+            header::CONTENT_DISPOSITION,
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Keeps the client's `x-request-id` when it is sane, else makes one; the id
@@ -196,10 +255,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// message, call the service, answer JSON.
 async fn transcode_request(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
 ) -> Response {
-    match transcode_inner(&state, peer, request).await {
+    match transcode_inner(&state, client, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -207,7 +266,7 @@ async fn transcode_request(
 
 async fn transcode_inner(
     state: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -231,22 +290,23 @@ async fn transcode_inner(
     };
 
     if !route.access.public {
-        access::authorize(&state.verifier, &route.access, &parts.headers)
+        let claims = access::authorize(&state.verifier, &route.access, &parts.headers)
             .await
             .map_err(ApiError::from)?;
+        state.limits.check_user(claims.sub)?;
     }
 
     match &route.streaming {
         Streaming::Unary => {}
         Streaming::ByteUpload { metadata, chunk } => {
-            return streaming::upload(state, route, (metadata, chunk), &parts, peer, body).await;
+            return streaming::upload(state, route, (metadata, chunk), &parts, client, body).await;
         }
         Streaming::ByteDownload { metadata, chunk } => {
-            let request = server_stream_request(route, variables, &parts, peer)?;
+            let request = server_stream_request(route, variables, &parts, client)?;
             return streaming::download(state, route, (metadata, chunk), &parts, request).await;
         }
         Streaming::Events => {
-            let request = server_stream_request(route, variables, &parts, peer)?;
+            let request = server_stream_request(route, variables, &parts, client)?;
             return streaming::events(state, route, request).await;
         }
     }
@@ -273,7 +333,7 @@ async fn transcode_inner(
     let message = transcode::request_message(route, variables, parts.uri.query(), &bytes)?;
 
     let mut grpc_request = tonic::Request::new(message);
-    forward_headers(&parts.headers, peer, grpc_request.metadata_mut());
+    forward_headers(&parts.headers, client, grpc_request.metadata_mut());
     grpc_request.set_timeout(state.config.upstream_timeout);
     let response = state
         .upstreams
@@ -295,11 +355,11 @@ fn server_stream_request(
     route: &Route,
     variables: Vec<(String, String)>,
     parts: &http::request::Parts,
-    peer: SocketAddr,
+    client: IpAddr,
 ) -> Result<tonic::Request<prost_reflect::DynamicMessage>, ApiError> {
     let message = transcode::request_message(route, variables, parts.uri.query(), b"")?;
     let mut request = tonic::Request::new(message);
-    forward_headers(&parts.headers, peer, request.metadata_mut());
+    forward_headers(&parts.headers, client, request.metadata_mut());
     Ok(request)
 }
 
@@ -315,7 +375,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// context, and who the client is (for sessions and the audit log).
 pub(crate) fn forward_headers(
     headers: &HeaderMap,
-    peer: SocketAddr,
+    client: IpAddr,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
     for name in ["authorization", REQUEST_ID, "traceparent", "tracestate"] {
@@ -332,7 +392,7 @@ pub(crate) fn forward_headers(
     {
         metadata.insert("x-forwarded-user-agent", value);
     }
-    if let Ok(value) = peer.ip().to_string().parse() {
+    if let Ok(value) = client.to_string().parse() {
         metadata.insert("x-forwarded-for", value);
     }
 }

@@ -9,6 +9,11 @@
 //! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
 //! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
 //! | `GATEWAY_UPLOAD_LIMIT_BYTES` | `104857600` | largest upload (100 MiB), streamed |
+//! | `GATEWAY_HEADER_LIMIT_BYTES` | `16384` | largest total of request headers (431 above) |
+//! | `GATEWAY_RATE_LIMIT_PER_IP` / `GATEWAY_RATE_LIMIT_PER_USER` | `100` / `50` | requests per second, bursts of twice that; `0` is off |
+//! | `GATEWAY_MAX_CONCURRENT_REQUESTS` | `1024` | requests in progress; more are refused with 503 |
+//! | `GATEWAY_TRUSTED_PROXIES` | none | comma-separated addresses/CIDRs whose `X-Forwarded-For` is believed |
+//! | `GATEWAY_CORS_ORIGINS` | none | comma-separated origins allowed by CORS (none: no CORS) |
 //! | `GATEWAY_UPSTREAM_TIMEOUT_MS` | `10000` | deadline of each upstream call, sent as `grpc-timeout` |
 
 use std::net::SocketAddr;
@@ -35,6 +40,18 @@ pub struct Config {
     pub upload_limit: u64,
     /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
     pub upstream_timeout: Duration,
+    /// `GATEWAY_HEADER_LIMIT_BYTES`.
+    pub header_limit: usize,
+    /// `GATEWAY_RATE_LIMIT_PER_IP`.
+    pub rate_limit_per_ip: u32,
+    /// `GATEWAY_RATE_LIMIT_PER_USER`.
+    pub rate_limit_per_user: u32,
+    /// `GATEWAY_MAX_CONCURRENT_REQUESTS`.
+    pub max_concurrent_requests: usize,
+    /// `GATEWAY_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `GATEWAY_CORS_ORIGINS`.
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 fn url<S: Source>(env: &Env<S>, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -49,6 +66,20 @@ fn url<S: Source>(env: &Env<S>, name: &str, default: &str) -> Result<String, Con
     }
 }
 
+/// A comma-separated list, each item parsed by `parse`.
+fn list<S: Source, T>(
+    env: &Env<S>,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ConfigError> {
+    env.string(name, "")
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| parse(item).map_err(|problem| ConfigError::new(name, problem)))
+        .collect()
+}
+
 impl Config {
     /// Reads the configuration from `env`.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
@@ -61,6 +92,26 @@ impl Config {
             body_limit: env.number("GATEWAY_BODY_LIMIT_BYTES", 1 << 20, 1024..=(64 << 20))?,
             upload_limit: env.number("GATEWAY_UPLOAD_LIMIT_BYTES", 100 << 20, 1..=(1 << 40))?,
             upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
+            header_limit: env.number("GATEWAY_HEADER_LIMIT_BYTES", 16 << 10, 1024..=(1 << 20))?,
+            rate_limit_per_ip: env.number("GATEWAY_RATE_LIMIT_PER_IP", 100, 0..=1_000_000)?,
+            rate_limit_per_user: env.number("GATEWAY_RATE_LIMIT_PER_USER", 50, 0..=1_000_000)?,
+            max_concurrent_requests: env.number(
+                "GATEWAY_MAX_CONCURRENT_REQUESTS",
+                1024,
+                1..=1_000_000,
+            )?,
+            trusted_proxies: list(env, "GATEWAY_TRUSTED_PROXIES", |item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{item:?} is not an address or a CIDR"))
+            })?,
+            cors_origins: list(env, "GATEWAY_CORS_ORIGINS", |item| {
+                if !(item.starts_with("http://") || item.starts_with("https://")) {
+                    return Err(format!("{item:?} is not an origin (scheme://host[:port])"));
+                }
+                http::HeaderValue::from_str(item.trim_end_matches('/'))
+                    .map_err(|_| format!("{item:?} is not a valid origin"))
+            })?,
         })
     }
 
@@ -86,6 +137,30 @@ mod tests {
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.body_limit, 1 << 20);
         assert_eq!(config.upstream_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn proxies_and_origins_are_lists_and_bad_items_are_refused_naming_the_variable() {
+        let env = Env::from_source(HashMap::from([
+            (
+                "GATEWAY_TRUSTED_PROXIES".to_owned(),
+                "10.0.0.0/8, 192.0.2.1".to_owned(),
+            ),
+            (
+                "GATEWAY_CORS_ORIGINS".to_owned(),
+                "https://app.example.com/".to_owned(),
+            ),
+        ]));
+        let config = Config::from_env(&env).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.cors_origins, ["https://app.example.com"]);
+        for (name, value) in [
+            ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("GATEWAY_CORS_ORIGINS", "app.example.com"),
+        ] {
+            let env = Env::from_source(HashMap::from([(name.to_owned(), value.to_owned())]));
+            assert_eq!(Config::from_env(&env).unwrap_err().name, name);
+        }
     }
 
     #[test]

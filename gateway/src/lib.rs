@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod json;
 pub mod routes;

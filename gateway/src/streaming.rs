@@ -39,7 +39,7 @@ pub async fn upload(
     route: &Route,
     (metadata_field, chunk_field): (&FieldDescriptor, &FieldDescriptor),
     parts: &Parts,
-    peer: std::net::SocketAddr,
+    client: std::net::IpAddr,
     body: Body,
 ) -> Result<Response, ApiError> {
     let Kind::Message(metadata_type) = metadata_field.kind() else {
@@ -50,7 +50,7 @@ pub async fn upload(
 
     let (sender, receiver) = mpsc::channel::<DynamicMessage>(2);
     let mut request = tonic::Request::new(ReceiverStream::new(receiver));
-    forward_headers(&parts.headers, peer, request.metadata_mut());
+    forward_headers(&parts.headers, client, request.metadata_mut());
     let input = route.method.input();
     let call = state.upstreams.client_streaming(
         &route.upstream,

@@ -1,0 +1,247 @@
+//! Protection at the edge: who the client is (behind trusted proxies),
+//! requests per second per client address and per user (`governor`),
+//! header size, and the security headers every response carries.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use ipnet::IpNet;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The client's address, as the edge decided it (see [`client_ip`]); put
+/// in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client's address: the peer's, unless the peer is a trusted proxy,
+/// then the right-most address of `X-Forwarded-For` that is not one (the
+/// left part of the header is whatever the client wrote).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .copied()
+        .unwrap_or(peer)
+}
+
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
+
+/// Requests per second per client address and per user.
+#[derive(Clone)]
+pub struct RateLimits {
+    per_ip: Option<Arc<Keyed<IpAddr>>>,
+    per_user: Option<Arc<Keyed<Uuid>>>,
+}
+
+impl RateLimits {
+    /// `per_ip` and `per_user` requests per second (bursts of twice that);
+    /// 0 switches a limit off. Forgets idle keys every minute.
+    pub fn new(per_ip: u32, per_user: u32) -> Self {
+        let quota = |rate: u32| {
+            let rate = NonZeroU32::new(rate)?;
+            let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 is not 0"));
+            Some(Quota::per_second(rate).allow_burst(burst))
+        };
+        let limits = Self {
+            per_ip: quota(per_ip).map(|q| Arc::new(RateLimiter::keyed(q))),
+            per_user: quota(per_user).map(|q| Arc::new(RateLimiter::keyed(q))),
+        };
+        let weak = (
+            limits.per_ip.as_ref().map(Arc::downgrade),
+            limits.per_user.as_ref().map(Arc::downgrade),
+        );
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let (ip, user) = (
+                    weak.0.as_ref().map(std::sync::Weak::upgrade),
+                    weak.1.as_ref().map(std::sync::Weak::upgrade),
+                );
+                if matches!(ip, Some(None)) || matches!(user, Some(None)) {
+                    return; // the gateway is gone
+                }
+                if let Some(Some(limiter)) = ip {
+                    limiter.retain_recent();
+                }
+                if let Some(Some(limiter)) = user {
+                    limiter.retain_recent();
+                }
+            }
+        });
+        limits
+    }
+
+    /// Whether `ip` may make another request.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        match &self.per_ip {
+            Some(limiter) => limiter.check_key(&ip).map_err(|not_until| {
+                too_many(not_until.wait_time_from(DefaultClock::default().now()))
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `user` may make another request.
+    pub fn check_user(&self, user: Uuid) -> Result<(), ApiError> {
+        match &self.per_user {
+            Some(limiter) => limiter.check_key(&user).map_err(|not_until| {
+                too_many(not_until.wait_time_from(DefaultClock::default().now()))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn too_many(wait: Duration) -> ApiError {
+    let mut error = ApiError::new(Code::ResourceExhausted, "too many requests, slow down");
+    error.retry_after = Some(wait.max(Duration::from_secs(1)));
+    error
+}
+
+/// What the edge middleware needs.
+#[derive(Clone)]
+pub struct Edge {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// Request rates.
+    pub limits: RateLimits,
+    /// Largest total size of the request headers.
+    pub header_limit: usize,
+}
+
+/// Decides the client address, refuses oversized headers and clients over
+/// their rate, then adds the security headers to whatever is answered.
+pub async fn protect(
+    axum::extract::State(edge): axum::extract::State<Edge>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let mut response = if header_bytes > edge.header_limit {
+        ApiError::new(
+            Code::InvalidArgument,
+            format!(
+                "the request headers are larger than {} bytes",
+                edge.header_limit
+            ),
+        )
+        .with_http(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        .into_response()
+    } else {
+        let ip = client_ip(peer.ip(), request.headers(), &edge.trusted_proxies);
+        match edge.limits.check_ip(ip) {
+            Err(error) => error.into_response(),
+            Ok(()) => {
+                request.extensions_mut().insert(ClientIp(ip));
+                next.run(request).await
+            }
+        }
+    };
+    security_headers(response.headers_mut());
+    response
+}
+
+/// Headers every response carries (unless a route set its own): no
+/// sniffing, no framing, no referrer, no caching of API answers, and a
+/// content security policy that allows nothing (the docs page sets its own).
+fn security_headers(headers: &mut HeaderMap) {
+    let defaults: [(HeaderName, &str); 6] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let headers = forwarded("6.6.6.6, 203.0.113.9, 10.1.2.3");
+        // From a trusted proxy: the right-most untrusted address.
+        assert_eq!(
+            client_ip("10.0.0.1".parse().unwrap(), &headers, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // From anyone else: the peer, whatever the header says.
+        assert_eq!(
+            client_ip("198.51.100.7".parse().unwrap(), &headers, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // No proxies trusted (the default): the peer.
+        assert_eq!(
+            client_ip("10.0.0.1".parse().unwrap(), &headers, &[]),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_over_its_rate_is_refused_with_retry_after_and_others_are_not() {
+        let limits = RateLimits::new(5, 0);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // A burst of twice the rate passes, the next does not.
+        for _ in 0..10 {
+            limits.check_ip(ip).unwrap();
+        }
+        let error = limits.check_ip(ip).unwrap_err();
+        assert_eq!(error.http, StatusCode::TOO_MANY_REQUESTS);
+        assert!(error.retry_after.is_some());
+        limits.check_ip("192.0.2.2".parse().unwrap()).unwrap();
+        // The per-user limit is off.
+        for _ in 0..100 {
+            limits.check_user(Uuid::nil()).unwrap();
+        }
+    }
+}
