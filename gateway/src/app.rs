@@ -142,31 +142,32 @@ fn router(state: AppState) -> Router {
         limits: state.limits.clone(),
         header_limit: config.header_limit,
     };
+    let openapi = crate::openapi::document(&state.routes);
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(transcode_request)
+        .with_state(state)
+        .merge(crate::docs::routes(&openapi))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(edge, crate::edge::protect));
     if !config.cors_origins.is_empty() {
         router = router.layer(cors(&config.cors_origins));
     }
     // Past the cap, requests are refused at once rather than queued.
-    router
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
-                        .into_response()
-                }))
-                .load_shed()
-                // Global: one count for all routes (a plain limit would be
-                // cloned per route).
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                    config.max_concurrent_requests,
-                )),
-        )
-        .with_state(state)
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
+                    .into_response()
+            }))
+            .load_shed()
+            // Global: one count for all routes (a plain limit would be
+            // cloned per route).
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                config.max_concurrent_requests,
+            )),
+    )
 }
 
 /// CORS for the configured origins: the API's methods, the headers a

@@ -3,9 +3,11 @@
 
 pub mod app;
 pub mod config;
+pub mod docs;
 pub mod edge;
 pub mod error;
 pub mod json;
+pub mod openapi;
 pub mod routes;
 pub mod streaming;
 pub mod transcode;

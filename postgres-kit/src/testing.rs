@@ -140,10 +140,25 @@ async fn execute(cluster: &LocalCluster, sql: &str) {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test cluster: {e}"));
     let driver = tokio::spawn(connection);
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+    // A template is briefly "being accessed by other users" while the
+    // backend of a connection that just closed (the migration's) exits, or
+    // another clone of it is being made: try again for a while.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.batch_execute(sql).await {
+            Ok(()) => break,
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE)
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                let detail = e.as_db_error().map(|db| db.message().to_owned());
+                panic!("`{sql}` failed: {e} {}", detail.unwrap_or_default())
+            }
+        }
+    }
     drop(client);
     let _ = driver.await;
 }

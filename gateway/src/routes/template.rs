@@ -115,6 +115,36 @@ impl PathTemplate {
         &self.source
     }
 
+    /// The template as an OpenAPI path: each variable as `{field.path}`
+    /// whatever segments it spans (`/v1/{name=files/*}` is `/v1/{name}`).
+    pub fn openapi_path(&self) -> String {
+        let mut out = String::new();
+        let mut i = 0;
+        while i < self.segments.len() {
+            out.push('/');
+            if let Some(variable) = self.variables.iter().find(|v| v.start == i) {
+                out.push('{');
+                out.push_str(&variable.field_path);
+                out.push('}');
+                i = variable.end.max(i + 1);
+                continue;
+            }
+            match &self.segments[i] {
+                Segment::Literal(literal) => out.push_str(literal),
+                Segment::Single | Segment::Rest => out.push_str(&format!("{{segment{i}}}")),
+            }
+            i += 1;
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        if let Some(verb) = &self.verb {
+            out.push(':');
+            out.push_str(verb);
+        }
+        out
+    }
+
     /// The field paths of the variables, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.variables.iter().map(|v| v.field_path.as_str())
@@ -274,6 +304,18 @@ fn split_keep_case_insensitive<'a>(text: &'a str, separator: &str) -> Vec<&'a st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_paths_name_each_variable_once() {
+        for (template, path) in [
+            ("/v1/tasks/{task_id}:cancel", "/v1/tasks/{task_id}:cancel"),
+            ("/v1/{name=files/*}/content", "/v1/{name}/content"),
+            ("/v1/tasks:stats", "/v1/tasks:stats"),
+            ("/v1/{a.b=**}", "/v1/{a.b}"),
+        ] {
+            assert_eq!(PathTemplate::parse(template).unwrap().openapi_path(), path);
+        }
+    }
 
     fn vars(template: &str, path: &str) -> Option<Vec<(String, String)>> {
         PathTemplate::parse(template).unwrap().matches(path)

@@ -34,7 +34,7 @@ fn moto_binary() -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/opt/moto/bin")])
+        .chain([PathBuf::from("/opt/test-tools/bin")])
         .map(|dir| dir.join("moto_server"))
         .find(|path| path.is_file())
         .expect("moto_server is installed (pip install 'moto[server]'; see .ci/run)")
