@@ -83,7 +83,7 @@ impl Generator {
         );
         operation.insert("tags".into(), json!([service.name()]));
         if let Some(text) = self.comment(method.parent_file(), method.path()) {
-            let summary = text.lines().next().unwrap_or_default().to_owned();
+            let summary = first_sentence(&text);
             operation.insert("summary".into(), json!(summary));
             operation.insert("description".into(), json!(text));
         }
@@ -319,6 +319,15 @@ impl Generator {
                     .collect()
             });
         comments.get(path).cloned()
+    }
+}
+
+/// The first sentence of a comment, on one line.
+fn first_sentence(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.find(". ") {
+        Some(end) => flat[..=end].to_owned(),
+        None => flat,
     }
 }
 

@@ -9,16 +9,11 @@ use serde_json::Value;
 use crate::stack::spawn_stack;
 
 fn validator() -> PathBuf {
-    if let Some(path) = std::env::var_os("OPENAPI_SPEC_VALIDATOR") {
-        return path.into();
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/opt/test-tools/bin")])
-        .map(|dir| dir.join("openapi-spec-validator"))
-        .find(|path| path.is_file())
-        .expect("openapi-spec-validator is installed (see .ci/run)")
+    service_runtime::testing::tool(
+        "OPENAPI_SPEC_VALIDATOR",
+        &["openapi-spec-validator"],
+        "pip install openapi-spec-validator (see .ci/run)",
+    )
 }
 
 #[tokio::test]
@@ -77,4 +72,47 @@ async fn the_docs_page_and_its_assets_come_from_the_gateway() {
         assert_eq!(response.status(), 200, "{asset}");
         assert!(response.bytes().await.unwrap().len() > 100, "{asset}");
     }
+}
+
+fn chromium() -> PathBuf {
+    service_runtime::testing::tool(
+        "CHROMIUM",
+        &["chromium", "chromium-headless-shell", "google-chrome"],
+        "apt-get install chromium (see .ci/run)",
+    )
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_every_route_in_headless_chromium() {
+    let stack = spawn_stack().await;
+    let url = format!("{}/docs", stack.base);
+    let profile = tempfile::tempdir().unwrap();
+    // Chromium blocks: run it off the async workers.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=10000",
+                &format!("--user-data-dir={}", profile.path().display()),
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let table = gateway::routes::RouteTable::from_descriptors(proto::descriptor_pool()).unwrap();
+    for route in table.routes() {
+        let path = format!("data-path=\"{}\"", route.template.openapi_path());
+        assert!(dom.contains(&path), "the page lists {path}");
+    }
+    assert!(
+        dom.contains("Authorize"),
+        "a person can sign in from the page"
+    );
 }

@@ -28,16 +28,11 @@ impl Drop for MotoServer {
 }
 
 fn moto_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return path.into();
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([PathBuf::from("/opt/test-tools/bin")])
-        .map(|dir| dir.join("moto_server"))
-        .find(|path| path.is_file())
-        .expect("moto_server is installed (pip install 'moto[server]'; see .ci/run)")
+    service_runtime::testing::tool(
+        "MOTO_SERVER",
+        &["moto_server"],
+        "pip install 'moto[server]' (see .ci/run)",
+    )
 }
 
 /// Starts moto on a free loopback port and creates `bucket` in it.
