@@ -121,15 +121,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let settings = crate::server::ServerSettings {
+            header_read_timeout: self.state.config.idle_timeout,
+            max_header_bytes: self.state.config.header_limit,
+            drain: self.state.config.drain,
+        };
         let router = router(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+        crate::server::serve(self.listener, router, settings, shutdown).await;
         tracing::info!("gateway stopped");
         Ok(())
     }
@@ -143,31 +142,41 @@ fn router(state: AppState) -> Router {
         header_limit: config.header_limit,
     };
     let openapi = crate::openapi::document(&state.routes);
+    let metrics = crate::metrics::Metrics::default();
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(transcode_request)
         .with_state(state)
         .merge(crate::docs::routes(&openapi))
+        .route(
+            "/metrics",
+            get(crate::metrics::serve).with_state(metrics.clone()),
+        )
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(edge, crate::edge::protect));
     if !config.cors_origins.is_empty() {
         router = router.layer(cors(&config.cors_origins));
     }
     // Past the cap, requests are refused at once rather than queued.
-    router.layer(
-        tower::ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
-                    .into_response()
-            }))
-            .load_shed()
-            // Global: one count for all routes (a plain limit would be
-            // cloned per route).
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                config.max_concurrent_requests,
-            )),
-    )
+    router
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
+                        .into_response()
+                }))
+                .load_shed()
+                // Global: one count for all routes (a plain limit would be
+                // cloned per route).
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    config.max_concurrent_requests,
+                )),
+        )
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
 }
 
 /// CORS for the configured origins: the API's methods, the headers a
@@ -259,10 +268,19 @@ async fn transcode_request(
     Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
 ) -> Response {
-    match transcode_inner(&state, client, request).await {
+    // The metrics are labelled by route template, never by raw path.
+    let label = match state.routes.lookup(request.method(), request.uri().path()) {
+        Lookup::Found(route, _) => route.template.as_str().to_owned(),
+        _ => "unmatched".to_owned(),
+    };
+    let mut response = match transcode_inner(&state, client, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    response
+        .extensions_mut()
+        .insert(crate::metrics::RouteLabel(label));
+    response
 }
 
 async fn transcode_inner(
@@ -312,8 +330,10 @@ async fn transcode_inner(
         }
     }
 
-    let bytes = axum::body::to_bytes(body, state.config.body_limit)
+    let idle = state.config.idle_timeout;
+    let bytes = tokio::time::timeout(idle, axum::body::to_bytes(body, state.config.body_limit))
         .await
+        .map_err(|_| ApiError::body_timeout(idle))?
         .map_err(|_| {
             ApiError::new(
                 Code::InvalidArgument,
@@ -335,7 +355,9 @@ async fn transcode_inner(
 
     let mut grpc_request = tonic::Request::new(message);
     forward_headers(&parts.headers, client, grpc_request.metadata_mut());
-    grpc_request.set_timeout(state.config.upstream_timeout);
+    let deadline = state.config.upstream_timeout;
+    grpc_request.set_timeout(deadline);
+    let started = std::time::Instant::now();
     let response = state
         .upstreams
         .unary(
@@ -345,7 +367,15 @@ async fn transcode_inner(
             grpc_request,
         )
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|status| {
+            // tonic ends a call whose grpc-timeout passed as CANCELLED; for
+            // the client that is the upstream being too slow.
+            if status.code() == Code::Cancelled && started.elapsed() >= deadline {
+                ApiError::new(Code::DeadlineExceeded, "the service did not answer in time")
+            } else {
+                ApiError::from(status)
+            }
+        })?;
     Ok(axum::Json(streaming::json_body(route, &response.into_inner())).into_response())
 }
 

@@ -9,6 +9,8 @@
 //! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
 //! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
 //! | `GATEWAY_UPLOAD_LIMIT_BYTES` | `104857600` | largest upload (100 MiB), streamed |
+//! | `GATEWAY_IDLE_TIMEOUT_MS` | `30000` | longest wait for the next piece of a request body (408 after) |
+//! | `GATEWAY_DRAIN_SECS` | `20` | after SIGTERM, how long open requests may take to finish |
 //! | `GATEWAY_HEADER_LIMIT_BYTES` | `16384` | largest total of request headers (431 above) |
 //! | `GATEWAY_RATE_LIMIT_PER_IP` / `GATEWAY_RATE_LIMIT_PER_USER` | `100` / `50` | requests per second, bursts of twice that; `0` is off |
 //! | `GATEWAY_MAX_CONCURRENT_REQUESTS` | `1024` | requests in progress; more are refused with 503 |
@@ -40,6 +42,10 @@ pub struct Config {
     pub upload_limit: u64,
     /// `GATEWAY_UPSTREAM_TIMEOUT_MS`.
     pub upstream_timeout: Duration,
+    /// `GATEWAY_IDLE_TIMEOUT_MS`.
+    pub idle_timeout: Duration,
+    /// `GATEWAY_DRAIN_SECS`.
+    pub drain: Duration,
     /// `GATEWAY_HEADER_LIMIT_BYTES`.
     pub header_limit: usize,
     /// `GATEWAY_RATE_LIMIT_PER_IP`.
@@ -92,6 +98,8 @@ impl Config {
             body_limit: env.number("GATEWAY_BODY_LIMIT_BYTES", 1 << 20, 1024..=(64 << 20))?,
             upload_limit: env.number("GATEWAY_UPLOAD_LIMIT_BYTES", 100 << 20, 1..=(1 << 40))?,
             upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
+            idle_timeout: env.millis("GATEWAY_IDLE_TIMEOUT_MS", 30_000, 100..=3_600_000)?,
+            drain: env.seconds("GATEWAY_DRAIN_SECS", 20, 0..=3600)?,
             header_limit: env.number("GATEWAY_HEADER_LIMIT_BYTES", 16 << 10, 1024..=(1 << 20))?,
             rate_limit_per_ip: env.number("GATEWAY_RATE_LIMIT_PER_IP", 100, 0..=1_000_000)?,
             rate_limit_per_user: env.number("GATEWAY_RATE_LIMIT_PER_USER", 50, 0..=1_000_000)?,

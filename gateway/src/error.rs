@@ -48,6 +48,18 @@ impl ApiError {
         error
     }
 
+    /// A request body that stopped arriving: 408.
+    pub fn body_timeout(after: std::time::Duration) -> Self {
+        Self::new(
+            Code::DeadlineExceeded,
+            format!(
+                "the request body stopped arriving for {} ms",
+                after.as_millis()
+            ),
+        )
+        .with_http(StatusCode::REQUEST_TIMEOUT)
+    }
+
     /// An error with an HTTP status of its own (404, 405, 413, 415).
     pub fn with_http(mut self, http: StatusCode) -> Self {
         self.http = http;
@@ -213,6 +225,50 @@ mod tests {
         ];
         for (code, http) in expected {
             assert_eq!(http_status(code).as_u16(), http, "{code:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_code_answers_the_aip_193_body() {
+        for code in [
+            Code::Cancelled,
+            Code::Unknown,
+            Code::InvalidArgument,
+            Code::DeadlineExceeded,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::ResourceExhausted,
+            Code::FailedPrecondition,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::Unavailable,
+            Code::DataLoss,
+        ] {
+            let response =
+                ApiError::from(tonic::Status::new(code, "what went wrong")).into_response();
+            let status = response.status();
+            assert_eq!(status, http_status(code), "{code:?}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{code:?}"
+            );
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"]["code"], status.as_u16(), "{code:?}");
+            assert_eq!(body["error"]["status"], code_name(code), "{code:?}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
+            assert!(body["error"]["details"].is_array());
         }
     }
 

@@ -148,7 +148,11 @@ pub async fn upload(
         }
         let mut buffer = BytesMut::new();
         let mut total: u64 = 0;
-        while let Some(piece) = bytes.next().await {
+        let idle = state.config.idle_timeout;
+        while let Some(piece) = tokio::time::timeout(idle, bytes.next())
+            .await
+            .map_err(|_| ApiError::body_timeout(idle))?
+        {
             let piece = piece?;
             total += piece.len() as u64;
             if total > limit {

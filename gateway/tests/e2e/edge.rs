@@ -192,3 +192,32 @@ async fn x_forwarded_for_is_honoured_only_from_trusted_proxies() {
         "203.0.113.5"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = spawn_stack_with(|config| {
+        config.idle_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let address = stack.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n")
+        .await
+        .unwrap();
+    // The rest of the headers never comes: the gateway hangs up.
+    let mut buffer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut buffer),
+    )
+    .await
+    .expect("the connection is closed well before 10 s");
+    assert!(
+        read.is_ok() || read.is_err(),
+        "closed, with or without a reset"
+    );
+    let text = String::from_utf8_lossy(&buffer);
+    assert!(!text.contains("200 OK"), "{text}");
+}

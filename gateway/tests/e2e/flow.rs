@@ -178,3 +178,49 @@ async fn readyz_is_ready_when_both_services_answer() {
     let response = stack.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    let id = uuid::Uuid::new_v4();
+    stack
+        .call(
+            Method::GET,
+            &format!("/v1/conversations/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    stack
+        .call(Method::GET, "/v1/nothing/here", None, None)
+        .await;
+    let response = stack.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"http_server_requests_total{method="GET",route="/v1/conversations/{conversation_id}",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"http_server_requests_total{method="POST",route="/v1/auth/login",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(&id.to_string()), "no raw paths as labels");
+    assert!(text.contains("http_server_request_duration_seconds_bucket"));
+    assert!(text.contains("http_server_requests_in_flight"));
+}

@@ -6,15 +6,21 @@ use tokio::sync::oneshot;
 
 pub use service_runtime::testing::eventually;
 
+/// The password of every test user.
+pub const PASSWORD: &str = "correct horse battery";
+
 pub struct Stack {
     pub base: String,
     pub auth_url: String,
     pub workspace_url: String,
     /// Stops the workspace-service (gracefully: its streams end first).
     pub stop_workspace: Option<oneshot::Sender<()>>,
+    /// The workspace-service's configuration, to start it again.
+    pub workspace_config: workspace_service::Config,
     pub http: Client,
     _stops: Vec<oneshot::Sender<()>>,
-    _keys: tempfile::TempDir,
+    /// Holds the auth-service's signing key, `signing.pem`.
+    pub keys: tempfile::TempDir,
 }
 
 fn stop_signal() -> (
@@ -62,9 +68,11 @@ pub async fn spawn_stack_configured(
     workspace.listen_addr = "127.0.0.1:0".parse().unwrap();
     workspace.database_pool_size = 4;
     adjust_workspace(&mut workspace);
+    let mut workspace_config = workspace.clone();
     let workspace = workspace_service::Application::build(workspace)
         .await
         .unwrap();
+    workspace_config.listen_addr = workspace.local_addr();
     let workspace_url = format!("http://{}", workspace.local_addr());
     let (stop_workspace, stopped) = stop_signal();
     tokio::spawn(workspace.run_until(stopped));
@@ -83,13 +91,33 @@ pub async fn spawn_stack_configured(
         auth_url,
         workspace_url,
         stop_workspace: Some(stop_workspace),
+        workspace_config,
         http: Client::new(),
         _stops: stops,
-        _keys: keys,
+        keys,
     }
 }
 
 impl Stack {
+    /// Starts the workspace-service again on its address (after
+    /// `stop_workspace`), waiting until the port is free.
+    pub async fn restart_workspace(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let app = loop {
+            match workspace_service::Application::build(self.workspace_config.clone()).await {
+                Ok(app) => break app,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("the workspace-service does not start again: {e:#}")
+                }
+                // The old server may still hold the port for a moment.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        let (stop, stopped) = stop_signal();
+        tokio::spawn(app.run_until(stopped));
+        self.stop_workspace = Some(stop);
+    }
+
     /// Sends `body` as JSON with an optional bearer token.
     pub async fn call(
         &self,
@@ -110,26 +138,51 @@ impl Stack {
 
     /// Registers and signs in; returns the token pair.
     pub async fn signed_in_pair(&self, email: &str) -> Value {
-        let password = "correct horse battery";
         let response = self
             .call(
                 Method::POST,
                 "/v1/auth/register",
                 None,
-                Some(json!({"email": email, "password": password})),
+                Some(json!({"email": email, "password": PASSWORD})),
             )
             .await;
         assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        self.login_pair(email).await
+    }
+
+    /// Signs in an already registered user; returns a new token pair.
+    pub async fn login_pair(&self, email: &str) -> Value {
         let response = self
             .call(
                 Method::POST,
                 "/v1/auth/login",
                 None,
-                Some(json!({"email": email, "password": password})),
+                Some(json!({"email": email, "password": PASSWORD})),
             )
             .await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// Signs in an already registered user; returns a new access token.
+    pub async fn logged_in(&self, email: &str) -> String {
+        let pair = self.login_pair(email).await;
+        pair["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a task with `query`; returns its id.
+    pub async fn create_task(&self, token: &str, query: &str) -> String {
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/tasks",
+                Some(token),
+                Some(json!({"query": query})),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let created: Value = response.json().await.unwrap();
+        created["task"]["task_id"].as_str().unwrap().to_owned()
     }
 
     /// Registers and signs in; returns the access token.

@@ -289,26 +289,11 @@ impl Events {
     }
 }
 
-async fn create_task(stack: &Stack, token: &str) -> String {
-    let created: Value = stack
-        .call(
-            Method::POST,
-            "/v1/tasks",
-            Some(token),
-            Some(json!({"query": "q"})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    created["task"]["task_id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn watch_task_is_server_sent_events_until_the_task_is_terminal() {
     let stack = spawn_stack().await;
     let token = stack.signed_in("ada@example.com").await;
-    let id = create_task(&stack, &token).await;
+    let id = stack.create_task(&token, "q").await;
     let response = stack
         .call(
             Method::GET,
@@ -348,7 +333,7 @@ async fn watch_task_is_server_sent_events_until_the_task_is_terminal() {
 async fn an_error_after_the_stream_started_is_an_error_event_with_the_aip193_body() {
     let mut stack = spawn_stack().await;
     let token = stack.signed_in("ada@example.com").await;
-    let id = create_task(&stack, &token).await;
+    let id = stack.create_task(&token, "q").await;
     let response = stack
         .call(
             Method::GET,
@@ -367,4 +352,26 @@ async fn an_error_after_the_stream_started_is_an_error_event_with_the_aip193_bod
     assert_eq!(body["error"]["status"], "UNAVAILABLE", "{body}");
     assert_eq!(body["error"]["code"], 503);
     assert!(events.next().await.is_none());
+}
+
+#[tokio::test]
+async fn an_upload_whose_body_stops_arriving_is_408_and_keeps_nothing() {
+    let stack = spawn_stack_with(|config| config.idle_timeout = Duration::from_millis(300)).await;
+    let token = stack.signed_in("ada@example.com").await;
+    // The first bytes, then silence (the sender stays open).
+    let (feed, body) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    feed.send(Ok(b"a,b\n".to_vec())).await.unwrap();
+    let response = stack
+        .http
+        .post(format!("{}/v1/files?filename=slow.csv", stack.base))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(
+            tokio_stream::wrappers::ReceiverStream::new(body),
+        ))
+        .send()
+        .await
+        .unwrap();
+    error_body(response, 408, "DEADLINE_EXCEEDED").await;
+    drop(feed);
+    assert_eq!(file_count(&stack, &token).await, 0, "nothing kept");
 }
