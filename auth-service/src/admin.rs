@@ -39,7 +39,7 @@ pub async fn create_superuser(
         .transaction(async |conn| {
             NewUser {
                 id: Uuid::now_v7(),
-                email: email.as_str(),
+                email: Some(email.as_str()),
                 username: username.as_ref().map(Username::as_str),
                 password_hash: Some(&hash),
                 full_name: None,

@@ -49,6 +49,8 @@ pub struct AppState {
     pub page_tokens: PageTokens,
     /// Becomes true when the service starts draining: long-lived streams end.
     pub draining: watch::Receiver<bool>,
+    /// WeChat login (None when not configured).
+    pub wechat: Option<crate::wechat::WechatClient>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +106,7 @@ impl Application {
                 format!("AUTH_LISTEN_ADDR: cannot listen on {}", config.listen_addr)
             })?;
         let hub = Hub::listen(database_url);
+        let wechat_client = config.wechat.clone().map(crate::wechat::WechatClient::new);
         let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
@@ -116,6 +119,7 @@ impl Application {
                 hub,
                 page_tokens: PageTokens::random(),
                 draining,
+                wechat: wechat_client,
             },
             drain,
         })

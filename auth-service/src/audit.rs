@@ -110,6 +110,7 @@ impl Event {
                 ip_address: None,
                 user_agent: None,
                 reason: None,
+                provider: None,
             },
         }
     }
@@ -142,6 +143,12 @@ impl Event {
     pub fn client(mut self, client: &ClientInfo) -> Self {
         self.row.ip_address.clone_from(&client.ip_address);
         self.row.user_agent.clone_from(&client.user_agent);
+        self
+    }
+
+    /// The identity provider a sign-in went through.
+    pub fn provider(mut self, provider: &str) -> Self {
+        self.row.provider = Some(provider.to_owned());
         self
     }
 

@@ -24,6 +24,10 @@
 //! | `LOGIN_LOCKOUT_SECS` | `900` | how long a lock lasts |
 //! | `AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted |
 //! | `CLEANUP_INTERVAL_SECS` | `3600` | how often expired sessions, tokens and old events are deleted |
+//! | `WECHAT_APP_ID`, `WECHAT_APP_SECRET` | none (WeChat login off) | the mini-program's credentials |
+//! | `WECHAT_API_BASE` | `https://api.weixin.qq.com` | where `/sns/jscode2session` is called |
+//! | `WECHAT_TIMEOUT_MS` | `5000` | the deadline of one call to WeChat (3 attempts on network errors and 5xx) |
+//! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +35,51 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use service_runtime::env::{ConfigError, Env, Source};
+
+/// WeChat mini-program login.
+#[derive(Debug, Clone)]
+pub struct WechatConfig {
+    /// `WECHAT_APP_ID`.
+    pub app_id: String,
+    /// `WECHAT_APP_SECRET`.
+    pub app_secret: SecretString,
+    /// `WECHAT_API_BASE`.
+    pub api_base: String,
+    /// `WECHAT_TIMEOUT_MS`.
+    pub timeout: Duration,
+}
+
+/// The AES-256-GCM key of stored provider secrets.
+#[derive(Clone)]
+pub struct SecretsKey(std::sync::Arc<secrecy::SecretBox<[u8; 32]>>);
+
+impl std::fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretsKey([REDACTED])")
+    }
+}
+
+impl SecretsKey {
+    /// The key from base64 (standard alphabet) of exactly 32 bytes.
+    pub fn from_base64(value: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|_| "is not base64".to_owned())?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "must be 32 bytes (base64 of `openssl rand 32`)".to_owned())?;
+        Ok(Self(std::sync::Arc::new(secrecy::SecretBox::new(
+            Box::new(key),
+        ))))
+    }
+
+    /// The key's bytes.
+    pub fn expose(&self) -> &[u8; 32] {
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
+    }
+}
 
 /// See the module documentation for each variable.
 #[derive(Debug, Clone)]
@@ -79,6 +128,10 @@ pub struct Config {
     pub audit_retention: Duration,
     /// `CLEANUP_INTERVAL_SECS`.
     pub cleanup_interval: Duration,
+    /// `WECHAT_*`: None when WeChat login is off.
+    pub wechat: Option<WechatConfig>,
+    /// `SECRETS_KEY`.
+    pub secrets_key: Option<SecretsKey>,
 }
 
 impl Config {
@@ -123,6 +176,29 @@ impl Config {
                 .number("AUDIT_RETENTION_DAYS", 365u64, 1..=36_500)
                 .map(|days| Duration::from_secs(days * 86_400))?,
             cleanup_interval: env.seconds("CLEANUP_INTERVAL_SECS", 3600, 10..=86_400)?,
+            wechat: match (
+                env.optional("WECHAT_APP_ID"),
+                env.optional("WECHAT_APP_SECRET"),
+            ) {
+                (None, None) => None,
+                (Some(app_id), Some(secret)) => Some(WechatConfig {
+                    app_id,
+                    app_secret: SecretString::from(secret),
+                    api_base: env.string("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+                    timeout: env.millis("WECHAT_TIMEOUT_MS", 5000, 100..=60_000)?,
+                }),
+                _ => {
+                    return Err(ConfigError::new(
+                        "WECHAT_APP_SECRET",
+                        "WECHAT_APP_ID and WECHAT_APP_SECRET go together",
+                    ));
+                }
+            },
+            secrets_key: env
+                .optional("SECRETS_KEY")
+                .map(|value| SecretsKey::from_base64(&value))
+                .transpose()
+                .map_err(|problem| ConfigError::new("SECRETS_KEY", problem))?,
         })
     }
 }

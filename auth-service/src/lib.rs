@@ -11,11 +11,14 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod identities;
 pub mod keys;
 pub mod passwords;
 pub mod revocations;
+pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+pub mod wechat;
 
 pub use app::{AppState, Application};
 pub use config::Config;

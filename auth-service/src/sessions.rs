@@ -93,7 +93,7 @@ pub fn token_pair(
         Subject {
             user_id: user.id,
             session_id: refresh.session_id,
-            email: &user.email,
+            email: user.email.as_deref(),
             is_superuser: user.is_superuser,
         },
         now,

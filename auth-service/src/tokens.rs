@@ -38,8 +38,8 @@ pub struct Subject<'a> {
     pub user_id: Uuid,
     /// The session.
     pub session_id: Uuid,
-    /// The user's email.
-    pub email: &'a str,
+    /// The user's email, if the account has one.
+    pub email: Option<&'a str>,
     /// Whether the user is a superuser.
     pub is_superuser: bool,
 }
@@ -105,7 +105,7 @@ impl TokenIssuer {
             exp: iat + self.access_ttl.as_secs() as i64,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            email: Some(subject.email.to_owned()),
+            email: subject.email.map(str::to_owned),
             is_superuser: subject.is_superuser,
             scope: None,
             token_type: TokenType::Access,

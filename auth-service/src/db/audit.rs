@@ -23,6 +23,8 @@ pub struct AuditEvent {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub reason: Option<String>,
+    /// The identity provider of a sign-in (none: a password).
+    pub provider: Option<String>,
 }
 
 impl AuditEvent {

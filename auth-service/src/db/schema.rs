@@ -3,7 +3,7 @@
 diesel::table! {
     users (id) {
         id -> Uuid,
-        email -> Text,
+        email -> Nullable<Text>,
         username -> Nullable<Text>,
         password_hash -> Nullable<Text>,
         full_name -> Nullable<Text>,
@@ -58,6 +58,7 @@ diesel::table! {
         ip_address -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         reason -> Nullable<Text>,
+        provider -> Nullable<Text>,
     }
 }
 
@@ -81,5 +82,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    external_identities (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        provider -> Text,
+        subject -> Text,
+        union_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        secret -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        last_login_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, sessions, users);
+diesel::joinable!(external_identities -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(external_identities, refresh_tokens, sessions, users);

@@ -37,7 +37,8 @@ pub type Position = (DateTime<Utc>, Uuid);
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct User {
     pub id: Uuid,
-    pub email: String,
+    /// None for accounts made by an identity provider that gave no verified email.
+    pub email: Option<String>,
     pub username: Option<String>,
     pub password_hash: Option<String>,
     pub full_name: Option<String>,
@@ -55,7 +56,7 @@ pub struct User {
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     pub id: Uuid,
-    pub email: &'a str,
+    pub email: Option<&'a str>,
     pub username: Option<&'a str>,
     pub password_hash: Option<&'a str>,
     pub full_name: Option<&'a str>,

@@ -21,7 +21,7 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 pub fn user(user: &User) -> pb::User {
     pb::User {
         user_id: user.id.to_string(),
-        email: user.email.clone(),
+        email: user.email.clone().unwrap_or_default(),
         username: user.username.clone().unwrap_or_default(),
         full_name: user.full_name.clone().unwrap_or_default(),
         avatar: user.avatar.clone().unwrap_or_default(),
@@ -63,5 +63,6 @@ pub fn audit_event(event: &AuditEvent) -> pb::AuditEvent {
         ip_address: event.ip_address.clone().unwrap_or_default(),
         user_agent: event.user_agent.clone().unwrap_or_default(),
         reason: event.reason.clone().unwrap_or_default(),
+        provider: event.provider.clone().unwrap_or_default(),
     }
 }

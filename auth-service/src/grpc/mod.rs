@@ -4,7 +4,7 @@
 
 pub mod admin;
 mod change_password;
-mod client;
+pub mod client;
 pub mod convert;
 mod get_jwks;
 mod get_me;
@@ -12,6 +12,7 @@ mod issue_service_token;
 mod list_login_events;
 mod list_sessions;
 mod login;
+mod login_with_wechat;
 mod logout;
 mod refresh;
 mod register;
@@ -59,6 +60,16 @@ impl AuthService for AuthApi {
         let client = ClientInfo::from_request(&request);
         Ok(Response::new(
             login::login(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn login_with_wechat(
+        &self,
+        request: Request<pb::LoginWithWechatRequest>,
+    ) -> Result<Response<pb::LoginWithWechatResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            login_with_wechat::login_with_wechat(&self.state, request.into_inner(), client).await?,
         ))
     }
 

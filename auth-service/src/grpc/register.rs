@@ -37,7 +37,7 @@ pub async fn register(
         .transaction(async |conn| {
             let user = NewUser {
                 id: Uuid::now_v7(),
-                email: email.as_str(),
+                email: Some(email.as_str()),
                 username: username.as_ref().map(Username::as_str),
                 password_hash: Some(&password_hash),
                 full_name: full_name.as_ref().map(FullName::as_str),

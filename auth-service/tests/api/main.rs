@@ -16,3 +16,4 @@ mod revocations;
 mod service_accounts;
 mod sessions;
 mod standard_services;
+mod wechat;

@@ -8,6 +8,11 @@
 //! service. The services run in this process with their usual configuration
 //! variables; the signing key is generated under `.devstack/keys`. Ctrl-C
 //! stops everything, PostgreSQL included.
+//!
+//! `--fake-wechat` also starts a stand-in for WeChat's login API on loopback
+//! and points WeChat login at it (with `WECHAT_APP_ID`/`WECHAT_APP_SECRET`
+//! if set, else made-up ones), so `POST /v1/auth/login/wechat` can be tried
+//! without a mini-program.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +43,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let mut fake_wechat = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--fake-wechat" => fake_wechat = true,
+            other => anyhow::bail!("unknown argument {other:?} (usage: devstack [--fake-wechat])"),
+        }
+    }
     let env = Env::process();
     let dir = env.path("DEVSTACK_DIR", ".devstack");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -48,6 +60,29 @@ async fn run() -> anyhow::Result<()> {
     if env.optional("STORAGE_DIR").is_none() && env.optional("STORAGE_BACKEND").is_none() {
         workspace.storage = workspace_service::config::Storage::Local(dir.join("files"));
     }
+    // Kept alive as long as the stack runs.
+    let _fake_wechat = if fake_wechat {
+        let (app_id, secret) = match &auth.wechat {
+            Some(wechat) => (
+                wechat.app_id.clone(),
+                secrecy::ExposeSecret::expose_secret(&wechat.app_secret).to_owned(),
+            ),
+            None => ("wx-devstack".to_owned(), "devstack-secret".to_owned()),
+        };
+        let fake =
+            auth_service::wechat::fake::FakeWechat::start("127.0.0.1:0".parse()?, &app_id, &secret)
+                .await?;
+        tracing::info!(api_base = %fake.base_url(), "fake WeChat login API started");
+        auth.wechat = Some(auth_service::config::WechatConfig {
+            app_id,
+            app_secret: secret.into(),
+            api_base: fake.base_url(),
+            timeout: Duration::from_secs(5),
+        });
+        Some(fake)
+    } else {
+        None
+    };
     if env.optional("JWT_SIGNING_KEY_PATH").is_none() {
         auth.signing_key_path = dir.join("keys/signing-key.pem");
         auth.generate_signing_key = true;

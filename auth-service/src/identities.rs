@@ -1,0 +1,177 @@
+//! Signing in through an identity provider (WeChat, OpenID Connect): the
+//! provider's (subject) finds the linked account, or links one, or makes
+//! one; then a session opens exactly as after a password login.
+//!
+//! Linking an existing account goes by email only when the provider says the
+//! email is verified; an unverified email is never used.
+
+use diesel_async::AsyncConnection;
+use proto::auth::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{Event, EventType};
+use crate::db::identities::Identity;
+use crate::db::users::{NewUser, User};
+use crate::error::{Error, Result};
+use crate::grpc::client::ClientInfo;
+use crate::sessions;
+
+/// Who the provider says the person is.
+#[derive(Debug)]
+pub struct External<'a> {
+    /// `wechat`, or the configured name of an OIDC provider.
+    pub provider: &'a str,
+    /// The person's id at the provider (WeChat's openid, OIDC's `sub`).
+    pub subject: &'a str,
+    /// WeChat's unionid.
+    pub union_id: Option<&'a str>,
+    /// An email the provider says is verified (lower-cased).
+    pub verified_email: Option<&'a str>,
+    /// A display name for a new account.
+    pub name: Option<&'a str>,
+    /// A provider secret to keep, already sealed (see `secrets`).
+    pub sealed_secret: Option<Vec<u8>>,
+}
+
+/// Records a failed external sign-in.
+pub async fn record_failure(
+    state: &AppState,
+    provider: &str,
+    subject: Option<&str>,
+    client: &ClientInfo,
+    reason: &str,
+) -> Result<()> {
+    let mut conn = state.pool.get().await?;
+    let mut event = Event::new(EventType::LoginFailed, state.clock.now())
+        .provider(provider)
+        .client(client)
+        .reason(reason);
+    if let Some(subject) = subject {
+        event = event.login_name(&format!("{provider}:{subject}"));
+    }
+    event.record(&mut conn).await?;
+    Ok(())
+}
+
+/// Signs `external` in: finds, links or creates the account and opens a
+/// session on it.
+pub async fn sign_in(
+    state: &AppState,
+    external: External<'_>,
+    client: &ClientInfo,
+    device_info: &str,
+) -> Result<pb::TokenPair> {
+    let now = state.clock.now();
+    let login_name = format!("{}:{}", external.provider, external.subject);
+    let mut conn = state.pool.get().await?;
+    // Two first sign-ins of one subject at once: one links, the other finds
+    // the link on its second try.
+    for attempt in 0..2 {
+        let outcome = conn
+            .transaction(
+                async |conn| -> Result<Option<(User, sessions::IssuedRefresh)>> {
+                    let user =
+                        match Identity::find_for_update(conn, external.provider, external.subject)
+                            .await?
+                        {
+                            Some(identity) => {
+                                Identity::record_login(
+                                    conn,
+                                    identity.id,
+                                    external.union_id.or(identity.union_id.as_deref()),
+                                    external
+                                        .sealed_secret
+                                        .as_deref()
+                                        .or(identity.secret.as_deref()),
+                                    now,
+                                )
+                                .await?;
+                                User::find(conn, identity.user_id)
+                                    .await?
+                                    .ok_or(Error::Unavailable("the account is being changed"))?
+                            }
+                            None => {
+                                let linked = match external.verified_email {
+                                    Some(email) => User::find_by_email(conn, email).await?,
+                                    None => None,
+                                };
+                                let user = match linked {
+                                    Some(user) => user,
+                                    None => {
+                                        NewUser {
+                                            id: Uuid::now_v7(),
+                                            email: external.verified_email,
+                                            username: None,
+                                            password_hash: None,
+                                            full_name: external.name,
+                                            is_superuser: false,
+                                            created_at: now,
+                                        }
+                                        .insert(conn)
+                                        .await?
+                                    }
+                                };
+                                let identity = Identity {
+                                    id: Uuid::now_v7(),
+                                    user_id: user.id,
+                                    provider: external.provider.to_owned(),
+                                    subject: external.subject.to_owned(),
+                                    union_id: external.union_id.map(str::to_owned),
+                                    email: external.verified_email.map(str::to_owned),
+                                    secret: external.sealed_secret.clone(),
+                                    created_at: now,
+                                    last_login_at: now,
+                                };
+                                if identity.insert(conn).await?.is_none() {
+                                    // Linked by a concurrent sign-in: undo, try again.
+                                    return Err(Error::Unavailable("retry"));
+                                }
+                                user
+                            }
+                        };
+                    if !user.is_active {
+                        return Ok(None);
+                    }
+                    let refresh =
+                        sessions::open(conn, state, &user, client, device_info, now).await?;
+                    let user = User::record_login(conn, user.id, now).await?;
+                    Event::new(EventType::LoginSucceeded, now)
+                        .user(user.id)
+                        .session(refresh.session_id)
+                        .login_name(&login_name)
+                        .provider(external.provider)
+                        .client(client)
+                        .record(conn)
+                        .await?;
+                    Ok(Some((user, refresh)))
+                },
+            )
+            .await;
+        match outcome {
+            Ok(Some((user, refresh))) => {
+                tracing::info!(
+                    user_id = %user.id,
+                    session_id = %refresh.session_id,
+                    provider = external.provider,
+                    "signed in"
+                );
+                return Ok(sessions::token_pair(state, &user, refresh, now)?);
+            }
+            Ok(None) => {
+                record_failure(
+                    state,
+                    external.provider,
+                    Some(external.subject),
+                    client,
+                    "account_deactivated",
+                )
+                .await?;
+                return Err(Error::PermissionDenied("this account is deactivated"));
+            }
+            Err(Error::Unavailable("retry")) if attempt == 0 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Unavailable("the sign-in raced another; try again"))
+}
