@@ -51,6 +51,8 @@ pub struct AppState {
     pub draining: watch::Receiver<bool>,
     /// WeChat login (None when not configured).
     pub wechat: Option<crate::wechat::WechatClient>,
+    /// OpenID Connect providers.
+    pub oidc: crate::oidc::OidcProviders,
 }
 
 impl std::fmt::Debug for AppState {
@@ -107,6 +109,7 @@ impl Application {
             })?;
         let hub = Hub::listen(database_url);
         let wechat_client = config.wechat.clone().map(crate::wechat::WechatClient::new);
+        let oidc = crate::oidc::OidcProviders::new(&config.oidc_providers);
         let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
@@ -120,6 +123,7 @@ impl Application {
                 page_tokens: PageTokens::random(),
                 draining,
                 wechat: wechat_client,
+                oidc,
             },
             drain,
         })

@@ -27,6 +27,10 @@
 //! | `WECHAT_APP_ID`, `WECHAT_APP_SECRET` | none (WeChat login off) | the mini-program's credentials |
 //! | `WECHAT_API_BASE` | `https://api.weixin.qq.com` | where `/sns/jscode2session` is called |
 //! | `WECHAT_TIMEOUT_MS` | `5000` | the deadline of one call to WeChat (3 attempts on network errors and 5xx) |
+//! | `OIDC_PROVIDERS` | none | comma-separated names of OpenID Connect providers; for each NAME: |
+//! | `OIDC_<NAME>_ISSUER` | required | the issuer URL (https; http only for loopback) |
+//! | `OIDC_<NAME>_CLIENT_ID` | required | this application's client id there |
+//! | `OIDC_<NAME>_AUDIENCES` | none | further accepted audiences, comma-separated |
 //! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
 
 use std::net::SocketAddr;
@@ -35,6 +39,50 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use service_runtime::env::{ConfigError, Env, Source};
+
+/// The providers named in `OIDC_PROVIDERS`, each from its `OIDC_<NAME>_*`.
+fn oidc_providers<S: Source>(
+    env: &Env<S>,
+) -> Result<Vec<crate::oidc::OidcProviderConfig>, ConfigError> {
+    let list = |value: String| -> Vec<String> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut providers = Vec::new();
+    for name in list(env.string("OIDC_PROVIDERS", "")) {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError::new(
+                "OIDC_PROVIDERS",
+                format!("{name:?}: names are lower-case letters, digits and -"),
+            ));
+        }
+        let prefix = format!("OIDC_{}", name.to_uppercase().replace('-', "_"));
+        let issuer = env.required(&format!("{prefix}_ISSUER"))?;
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| issuer.starts_with(p));
+        if !issuer.starts_with("https://") && !loopback {
+            return Err(ConfigError::new(
+                &format!("{prefix}_ISSUER"),
+                "must be an https URL",
+            ));
+        }
+        providers.push(crate::oidc::OidcProviderConfig {
+            name,
+            issuer,
+            client_id: env.required(&format!("{prefix}_CLIENT_ID"))?,
+            audiences: list(env.string(&format!("{prefix}_AUDIENCES"), "")),
+        });
+    }
+    Ok(providers)
+}
 
 /// WeChat mini-program login.
 #[derive(Debug, Clone)]
@@ -132,6 +180,8 @@ pub struct Config {
     pub wechat: Option<WechatConfig>,
     /// `SECRETS_KEY`.
     pub secrets_key: Option<SecretsKey>,
+    /// `OIDC_*`.
+    pub oidc_providers: Vec<crate::oidc::OidcProviderConfig>,
 }
 
 impl Config {
@@ -194,6 +244,7 @@ impl Config {
                     ));
                 }
             },
+            oidc_providers: oidc_providers(env)?,
             secrets_key: env
                 .optional("SECRETS_KEY")
                 .map(|value| SecretsKey::from_base64(&value))
@@ -236,5 +287,48 @@ mod tests {
         let env = Env::from_source(HashMap::from([("BCRYPT_COST".to_owned(), "4".to_owned())]));
         let error = Config::from_env(&env).unwrap_err();
         assert_eq!(error.name, "BCRYPT_COST");
+    }
+
+    #[test]
+    fn oidc_providers_are_read_by_name_and_insecure_issuers_refused() {
+        let env = |pairs: &[(&str, &str)]| {
+            Env::from_source(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+        };
+        let config = Config::from_env(&env(&[
+            ("OIDC_PROVIDERS", "corp, google-ws"),
+            ("OIDC_CORP_ISSUER", "https://login.example.com/t/v2.0"),
+            ("OIDC_CORP_CLIENT_ID", "app"),
+            ("OIDC_CORP_AUDIENCES", "api://one, api://two"),
+            ("OIDC_GOOGLE_WS_ISSUER", "https://accounts.google.com"),
+            ("OIDC_GOOGLE_WS_CLIENT_ID", "g"),
+        ]))
+        .unwrap();
+        assert_eq!(config.oidc_providers.len(), 2);
+        assert_eq!(
+            config.oidc_providers[0].audiences,
+            ["api://one", "api://two"]
+        );
+        assert_eq!(config.oidc_providers[1].name, "google-ws");
+
+        let error = Config::from_env(&env(&[
+            ("OIDC_PROVIDERS", "corp"),
+            ("OIDC_CORP_ISSUER", "http://idp.example.com"),
+            ("OIDC_CORP_CLIENT_ID", "app"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.name, "OIDC_CORP_ISSUER");
+        let error = Config::from_env(&env(&[("OIDC_PROVIDERS", "corp")])).unwrap_err();
+        assert_eq!(error.name, "OIDC_CORP_ISSUER");
+        let error = Config::from_env(&env(&[("OIDC_PROVIDERS", "Corp")])).unwrap_err();
+        assert_eq!(error.name, "OIDC_PROVIDERS");
+        let error = Config::from_env(&env(&[("WECHAT_APP_ID", "wx")])).unwrap_err();
+        assert_eq!(error.name, "WECHAT_APP_SECRET");
+        let error = Config::from_env(&env(&[("SECRETS_KEY", "c2hvcnQ=")])).unwrap_err();
+        assert_eq!(error.name, "SECRETS_KEY");
     }
 }

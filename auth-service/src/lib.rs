@@ -13,6 +13,7 @@ pub mod error;
 pub mod grpc;
 pub mod identities;
 pub mod keys;
+pub mod oidc;
 pub mod passwords;
 pub mod revocations;
 pub mod secrets;

@@ -12,6 +12,7 @@ mod issue_service_token;
 mod list_login_events;
 mod list_sessions;
 mod login;
+mod login_with_oidc;
 mod login_with_wechat;
 mod logout;
 mod refresh;
@@ -60,6 +61,16 @@ impl AuthService for AuthApi {
         let client = ClientInfo::from_request(&request);
         Ok(Response::new(
             login::login(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn login_with_oidc(
+        &self,
+        request: Request<pb::LoginWithOidcRequest>,
+    ) -> Result<Response<pb::LoginWithOidcResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            login_with_oidc::login_with_oidc(&self.state, request.into_inner(), client).await?,
         ))
     }
 

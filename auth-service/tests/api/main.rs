@@ -10,6 +10,7 @@ mod lockout;
 mod login;
 mod logs;
 mod me;
+mod oidc;
 mod refresh;
 mod register;
 mod revocations;

@@ -1,0 +1,299 @@
+//! OpenID Connect sign-in: the client signed in with the provider and hands
+//! over the ID token; the service checks it against the provider's keys.
+//!
+//! Each provider is configured by issuer URL, client id and any further
+//! audiences. Its discovery document and JWKS are fetched when first needed
+//! and cached; an unknown `kid` refetches them at most once every
+//! [`REFETCH_INTERVAL`], so a flood of forged `kid`s cannot hammer the
+//! provider. The algorithm is the key's (its JWK `alg`, else the one its
+//! type implies), never the token's choice; `iss`, `aud` (the client id or an
+//! allowed audience), `exp`, `iat` and, when the client sends one, `nonce`
+//! are checked. Works with Entra ID (Azure AD), Keycloak, Google and any
+//! standard provider.
+
+pub mod fake;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::error::Error;
+
+/// Least time between two fetches of a provider's keys.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Clock skew allowed on `exp` and `iat`.
+const LEEWAY_SECS: u64 = 60;
+
+/// One provider's settings (`OIDC_<NAME>_*`).
+#[derive(Debug, Clone)]
+pub struct OidcProviderConfig {
+    /// The name clients use (`provider` in the request) and the audit log shows.
+    pub name: String,
+    /// `OIDC_<NAME>_ISSUER`: the issuer URL, exactly as in its tokens.
+    pub issuer: String,
+    /// `OIDC_<NAME>_CLIENT_ID`.
+    pub client_id: String,
+    /// `OIDC_<NAME>_AUDIENCES`: further accepted audiences.
+    pub audiences: Vec<String>,
+}
+
+/// What a verified ID token says.
+#[derive(Debug, Deserialize)]
+pub struct IdClaims {
+    /// The person's id at the provider.
+    pub sub: String,
+    /// Their email, if given.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the provider verified it (a bool, or "true" from some).
+    #[serde(default)]
+    pub email_verified: Option<serde_json::Value>,
+    /// A display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    iat: u64,
+}
+
+impl IdClaims {
+    /// The email, only if the provider says it is verified.
+    pub fn verified_email(&self) -> Option<String> {
+        let verified = matches!(&self.email_verified, Some(serde_json::Value::Bool(true)))
+            || matches!(&self.email_verified, Some(serde_json::Value::String(s)) if s == "true");
+        self.email
+            .as_deref()
+            .filter(|_| verified)
+            .map(|email| email.trim().to_lowercase())
+            .filter(|email| !email.is_empty())
+    }
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OidcError {
+    /// No provider of this name is configured.
+    #[error("no identity provider is configured under this name")]
+    UnknownProvider,
+    /// The token is not valid for this provider.
+    #[error("the ID token is not valid: {0}")]
+    Invalid(&'static str),
+    /// The provider's keys could not be fetched.
+    #[error("the identity provider could not be reached")]
+    Unreachable,
+}
+
+impl From<OidcError> for Error {
+    fn from(error: OidcError) -> Self {
+        match error {
+            OidcError::UnknownProvider => crate::domain::Invalid::new(
+                "provider",
+                "no identity provider is configured under this name",
+            )
+            .into(),
+            OidcError::Invalid(_) => Error::Unauthenticated("the ID token is not valid"),
+            OidcError::Unreachable => {
+                Error::Unavailable("the identity provider could not be reached")
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Keys {
+    by_kid: HashMap<String, (DecodingKey, Algorithm)>,
+    fetched_at: Option<Instant>,
+}
+
+struct Provider {
+    config: OidcProviderConfig,
+    keys: Mutex<Keys>,
+}
+
+/// The configured providers.
+#[derive(Clone)]
+pub struct OidcProviders {
+    providers: Arc<HashMap<String, Provider>>,
+    http: reqwest::Client,
+}
+
+impl OidcProviders {
+    /// The providers of `configs`.
+    pub fn new(configs: &[OidcProviderConfig]) -> Self {
+        let providers = configs
+            .iter()
+            .map(|config| {
+                (
+                    config.name.clone(),
+                    Provider {
+                        config: config.clone(),
+                        keys: Mutex::default(),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            providers: Arc::new(providers),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("a client with a timeout builds"),
+        }
+    }
+
+    /// Whether any provider is configured.
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+
+    /// Checks `id_token` as one of `provider`'s, and `nonce` if given.
+    pub async fn verify(
+        &self,
+        provider: &str,
+        id_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<IdClaims, OidcError> {
+        let provider = self
+            .providers
+            .get(provider)
+            .ok_or(OidcError::UnknownProvider)?;
+        let header =
+            jsonwebtoken::decode_header(id_token).map_err(|_| OidcError::Invalid("malformed"))?;
+        let kid = header.kid.ok_or(OidcError::Invalid("no kid"))?;
+        let (key, algorithm) = self.key(provider, &kid).await?;
+        if header.alg != algorithm {
+            return Err(OidcError::Invalid("algorithm is not the key's"));
+        }
+        let config = &provider.config;
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_issuer(&[config.issuer.as_str()]);
+        let mut audiences = vec![config.client_id.clone()];
+        audiences.extend(config.audiences.iter().cloned());
+        validation.set_audience(&audiences);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                OidcError::Invalid(match e.kind() {
+                    ErrorKind::ExpiredSignature => "expired",
+                    ErrorKind::InvalidIssuer => "wrong issuer",
+                    ErrorKind::InvalidAudience => "wrong audience",
+                    ErrorKind::InvalidSignature => "bad signature",
+                    _ => "rejected",
+                })
+            })?
+            .claims;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.iat > now + LEEWAY_SECS {
+            return Err(OidcError::Invalid("issued in the future"));
+        }
+        if let Some(expected) = nonce.filter(|n| !n.is_empty())
+            && claims.nonce.as_deref() != Some(expected)
+        {
+            return Err(OidcError::Invalid("wrong nonce"));
+        }
+        if claims.sub.is_empty() || claims.sub.len() > 255 {
+            return Err(OidcError::Invalid("bad subject"));
+        }
+        Ok(claims)
+    }
+
+    /// The key `kid` of `provider`, fetching the keys when it is unknown
+    /// (at most once per interval).
+    async fn key(
+        &self,
+        provider: &Provider,
+        kid: &str,
+    ) -> Result<(DecodingKey, Algorithm), OidcError> {
+        let mut keys = provider.keys.lock().await;
+        if let Some(found) = keys.by_kid.get(kid) {
+            return Ok(found.clone());
+        }
+        let recently = keys
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL);
+        if recently {
+            return Err(OidcError::Invalid("unknown signing key"));
+        }
+        keys.fetched_at = Some(Instant::now());
+        keys.by_kid = self.fetch(&provider.config).await?;
+        keys.by_kid
+            .get(kid)
+            .cloned()
+            .ok_or(OidcError::Invalid("unknown signing key"))
+    }
+
+    async fn fetch(
+        &self,
+        config: &OidcProviderConfig,
+    ) -> Result<HashMap<String, (DecodingKey, Algorithm)>, OidcError> {
+        #[derive(Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let get = |url: String| {
+            let request = self.http.get(url).send();
+            async move {
+                let response = request.await.map_err(|e| {
+                    tracing::warn!(error = %e.without_url(), "identity provider unreachable");
+                    OidcError::Unreachable
+                })?;
+                if !response.status().is_success() {
+                    tracing::warn!(status = %response.status(), "identity provider answered an error");
+                    return Err(OidcError::Unreachable);
+                }
+                response.bytes().await.map_err(|_| OidcError::Unreachable)
+            }
+        };
+        let discovery_url = format!(
+            "{}/.well-known/openid-configuration",
+            config.issuer.trim_end_matches('/')
+        );
+        let discovery: Discovery = serde_json::from_slice(&get(discovery_url).await?)
+            .map_err(|_| OidcError::Unreachable)?;
+        if discovery.issuer != config.issuer {
+            tracing::warn!(provider = %config.name, "discovery names another issuer");
+            return Err(OidcError::Unreachable);
+        }
+        let set: JwkSet = serde_json::from_slice(&get(discovery.jwks_uri).await?)
+            .map_err(|_| OidcError::Unreachable)?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let algorithm = algorithm_of(jwk)?;
+                let key = DecodingKey::from_jwk(jwk).ok()?;
+                Some((kid, (key, algorithm)))
+            })
+            .collect())
+    }
+}
+
+/// The algorithm a key signs with: its `alg`, else what its type implies.
+fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
+    if let Some(alg) = jwk.common.key_algorithm {
+        return Algorithm::try_from(alg)
+            .ok()
+            .filter(|a| !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512));
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Some(Algorithm::ES256),
+            EllipticCurve::P384 => Some(Algorithm::ES384),
+            _ => None,
+        },
+        AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
+        // Shared secrets are never a provider's signing key.
+        _ => None,
+    }
+}
