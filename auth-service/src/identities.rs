@@ -76,6 +76,12 @@ pub async fn sign_in(
                             .await?
                         {
                             Some(identity) => {
+                                let user = User::find(conn, identity.user_id)
+                                    .await?
+                                    .ok_or(Error::Unavailable("the account is being changed"))?;
+                                if !user.is_active {
+                                    return Ok(None);
+                                }
                                 Identity::record_login(
                                     conn,
                                     identity.id,
@@ -87,9 +93,7 @@ pub async fn sign_in(
                                     now,
                                 )
                                 .await?;
-                                User::find(conn, identity.user_id)
-                                    .await?
-                                    .ok_or(Error::Unavailable("the account is being changed"))?
+                                user
                             }
                             None => {
                                 let linked = match external.verified_email {
@@ -112,6 +116,10 @@ pub async fn sign_in(
                                         .await?
                                     }
                                 };
+                                if !user.is_active {
+                                    // Never link to a deactivated account.
+                                    return Ok(None);
+                                }
                                 let identity = Identity {
                                     id: Uuid::now_v7(),
                                     user_id: user.id,

@@ -177,3 +177,38 @@ async fn without_configuration_wechat_login_is_failed_precondition() {
     let status = login(&app, "alice").await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn a_deactivated_account_cannot_sign_in_through_wechat() {
+    let (app, _fake) = spawn(Duration::from_secs(5)).await;
+    let pair = login(&app, "alice").await.unwrap();
+    let admin = app.superuser("root@example.com").await;
+    app.admin
+        .clone()
+        .update_user(authorized(
+            &admin,
+            pb::UpdateUserRequest {
+                user_id: pair.user.unwrap().user_id,
+                is_active: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let status = login(&app, "alice").await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE event_type = 'login_failed' \
+             AND provider = 'wechat' AND reason = 'account_deactivated'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM sessions WHERE revoked_at IS NULL")
+            .await,
+        1,
+        "only the admin's session is live"
+    );
+}
