@@ -65,10 +65,11 @@ fn oidc_providers<S: Source>(
         }
         let prefix = format!("OIDC_{}", name.to_uppercase().replace('-', "_"));
         let issuer = env.required(&format!("{prefix}_ISSUER"))?;
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| issuer.starts_with(p));
-        if !issuer.starts_with("https://") && !loopback {
+        let url = reqwest::Url::parse(&issuer)
+            .map_err(|_| ConfigError::new(&format!("{prefix}_ISSUER"), "is not a URL"))?;
+        let loopback = url.scheme() == "http"
+            && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if url.scheme() != "https" && !loopback {
             return Err(ConfigError::new(
                 &format!("{prefix}_ISSUER"),
                 "must be an https URL",
@@ -318,6 +319,13 @@ mod tests {
         let error = Config::from_env(&env(&[
             ("OIDC_PROVIDERS", "corp"),
             ("OIDC_CORP_ISSUER", "http://idp.example.com"),
+            ("OIDC_CORP_CLIENT_ID", "app"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.name, "OIDC_CORP_ISSUER");
+        let error = Config::from_env(&env(&[
+            ("OIDC_PROVIDERS", "corp"),
+            ("OIDC_CORP_ISSUER", "http://localhost.evil.example"),
             ("OIDC_CORP_CLIENT_ID", "app"),
         ]))
         .unwrap_err();

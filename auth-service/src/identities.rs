@@ -3,7 +3,10 @@
 //! one; then a session opens exactly as after a password login.
 //!
 //! Linking an existing account goes by email only when the provider says the
-//! email is verified; an unverified email is never used.
+//! email is verified (an unverified email is never used), and only to an
+//! account that a provider made: an account with a password is its owner's
+//! (otherwise whoever registered an email first, without proving it, would
+//! share the account of its real owner's later provider sign-in).
 
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
@@ -101,6 +104,21 @@ pub async fn sign_in(
                                     None => None,
                                 };
                                 let user = match linked {
+                                    // An account someone made with a password
+                                    // (or an administrator) is not taken over
+                                    // by whoever shows the same email at a
+                                    // provider: its owner signs in with the
+                                    // password. Only provider-made accounts link.
+                                    Some(user)
+                                        if user.password_hash.is_some() || user.is_superuser =>
+                                    {
+                                        return Err(Error::AlreadyExists {
+                                            field: "email",
+                                            description: "an account with this email exists: \
+                                                sign in with its password"
+                                                .into(),
+                                        });
+                                    }
                                     Some(user) => user,
                                     None => {
                                         NewUser {
@@ -113,7 +131,17 @@ pub async fn sign_in(
                                             created_at: now,
                                         }
                                         .insert(conn)
-                                        .await?
+                                        .await
+                                        .map_err(|e| {
+                                            match crate::db::unique_violation(&e) {
+                                                // The same email made by a concurrent
+                                                // first sign-in: try again, to link.
+                                                Some("users_email_key") => {
+                                                    Error::Unavailable("retry")
+                                                }
+                                                _ => e.into(),
+                                            }
+                                        })?
                                     }
                                 };
                                 if !user.is_active {

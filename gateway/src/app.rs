@@ -358,15 +358,17 @@ async fn transcode_inner(
     let deadline = state.config.upstream_timeout;
     grpc_request.set_timeout(deadline);
     let started = std::time::Instant::now();
-    let response = state
-        .upstreams
-        .unary(
-            &route.upstream,
-            &route.grpc_path,
-            route.method.output(),
-            grpc_request,
-        )
+    // grpc-timeout tells the service; the gateway enforces the deadline
+    // itself too, so a service that hangs cannot hold the request.
+    let call = state.upstreams.unary(
+        &route.upstream,
+        &route.grpc_path,
+        route.method.output(),
+        grpc_request,
+    );
+    let response = tokio::time::timeout(deadline, call)
         .await
+        .map_err(|_| ApiError::new(Code::DeadlineExceeded, "the service did not answer in time"))?
         .map_err(|status| {
             // tonic ends a call whose grpc-timeout passed as CANCELLED; for
             // the client that is the upstream being too slow.

@@ -84,15 +84,34 @@ impl Metrics {
 
 /// Counts and times every request.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    // Known methods only: any token is a valid method, and each would be a
+    // new series.
+    let method = match *request.method() {
+        http::Method::GET
+        | http::Method::POST
+        | http::Method::PUT
+        | http::Method::PATCH
+        | http::Method::DELETE
+        | http::Method::HEAD
+        | http::Method::OPTIONS => request.method().as_str().to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let matched = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
+    // Decremented on drop too: a request whose client went away ends here.
+    struct InFlight(Gauge);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
     metrics.in_flight.inc();
+    let in_flight = InFlight(metrics.in_flight.clone());
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.in_flight.dec();
+    drop(in_flight);
     let route = response
         .extensions()
         .get::<RouteLabel>()

@@ -49,7 +49,17 @@ pub async fn upload(
     let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
 
     let (sender, receiver) = mpsc::channel::<DynamicMessage>(2);
-    let mut request = tonic::Request::new(ReceiverStream::new(receiver));
+    // The request stream ends (END_STREAM) only once the whole body was sent:
+    // if the body fails, it stays open until the call is dropped, which
+    // resets it, so the service never mistakes a cut-off body for a file.
+    let (complete, completed) = tokio::sync::oneshot::channel::<()>();
+    let tail = futures::stream::once(async move {
+        if completed.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .filter_map(|()| async { None::<DynamicMessage> });
+    let mut request = tonic::Request::new(ReceiverStream::new(receiver).chain(tail));
     forward_headers(&parts.headers, client, request.metadata_mut());
     let input = route.method.input();
     let call = state.upstreams.client_streaming(
@@ -94,11 +104,21 @@ pub async fn upload(
                     let boundary = multer::parse_boundary(content_type).map_err(|e| {
                         ApiError::bad_field("body", format!("bad multipart/form-data: {e}"))
                     })?;
-                    let mut form = multer::Multipart::new(body, boundary);
+                    // Parts other than the file are short text (at most
+                    // 4 KiB); the file is checked against the limit below.
+                    let limits = multer::SizeLimit::new()
+                        .per_field(4096)
+                        .for_field("file", limit.saturating_add(1));
+                    let mut form = multer::Multipart::with_constraints(
+                        body,
+                        boundary,
+                        multer::Constraints::new().size_limit(limits),
+                    );
+                    let idle = state.config.idle_timeout;
                     loop {
-                        let field = form
-                            .next_field()
+                        let field = tokio::time::timeout(idle, form.next_field())
                             .await
+                            .map_err(|_| ApiError::body_timeout(idle))?
                             .map_err(multipart_error)?
                             .ok_or_else(|| {
                                 ApiError::bad_field(
@@ -126,7 +146,10 @@ pub async fn upload(
                         let target = metadata_type
                             .get_field_by_name(&name)
                             .ok_or_else(|| ApiError::bad_field(&name, "unknown form field"))?;
-                        let text = field.text().await.map_err(multipart_error)?;
+                        let text = tokio::time::timeout(idle, field.text())
+                            .await
+                            .map_err(|_| ApiError::body_timeout(idle))?
+                            .map_err(multipart_error)?;
                         if matches!(target.kind(), Kind::String) && text.len() <= 4096 {
                             metadata.set_field(&target, Value::String(text));
                         } else {
@@ -183,6 +206,7 @@ pub async fn upload(
         answered = &mut call => answered,
         pumped = pump => {
             pumped?;
+            let _ = complete.send(());
             call.await
         }
     };

@@ -27,6 +27,10 @@ use crate::error::Error;
 /// Least time between two fetches of a provider's keys.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Keys older than this are fetched again, so a key the provider withdrew
+/// stops being trusted.
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
+
 /// Clock skew allowed on `exp` and `iat`.
 const LEEWAY_SECS: u64 = 60;
 
@@ -213,6 +217,10 @@ impl OidcProviders {
         kid: &str,
     ) -> Result<(DecodingKey, Algorithm), OidcError> {
         let mut keys = provider.keys.lock().await;
+        if keys.fetched_at.is_some_and(|at| at.elapsed() > MAX_KEY_AGE) {
+            keys.by_kid.clear();
+            keys.fetched_at = None;
+        }
         if let Some(found) = keys.by_kid.get(kid) {
             return Ok(found.clone());
         }

@@ -118,7 +118,14 @@ impl WechatClient {
                 Ok(response) if response.status().is_server_error() => {
                     tracing::warn!(attempt, status = %response.status(), "WeChat answered 5xx");
                 }
-                Ok(response) => return read(response).await,
+                Ok(response) => {
+                    return match read(response).await {
+                        // Our own earlier attempt (timed out) used it: that is
+                        // WeChat being slow, not the client's mistake.
+                        Err(WechatError::CodeUsed) if attempt > 1 => Err(WechatError::Unreachable),
+                        other => other,
+                    };
+                }
                 Err(e) => {
                     tracing::warn!(attempt, error = %e.without_url(), "WeChat unreachable");
                 }

@@ -76,12 +76,46 @@ async fn a_valid_id_token_signs_in_and_the_same_subject_is_the_same_user() {
 }
 
 #[tokio::test]
-async fn a_verified_email_links_the_existing_account_and_an_unverified_one_never_does() {
+async fn a_verified_email_links_only_provider_made_accounts_and_an_unverified_one_never() {
     let (app, fake) = spawn().await;
+    let verified = |sub: &str, email: &str| {
+        with(
+            with(fake.claims(sub, CLIENT_ID), "email", json!(email)),
+            "email_verified",
+            json!(true),
+        )
+    };
+    // A provider-made account, then another identity with the same verified
+    // email: the same user.
+    let first = login(&app, &fake.sign(&verified("sub-a", "ann@example.com")), "")
+        .await
+        .unwrap()
+        .user
+        .unwrap();
+    assert_eq!(first.email, "ann@example.com");
+    let second = login(&app, &fake.sign(&verified("sub-b", "Ann@Example.com")), "")
+        .await
+        .unwrap()
+        .user
+        .unwrap();
+    assert_eq!(second.user_id, first.user_id, "linked by verified email");
+
+    // An account with a password is its owner's: no takeover by email.
     let existing = app.signed_in_pair("grace@example.com").await.user.unwrap();
+    let status = login(&app, &fake.sign(&verified("g-1", "grace@example.com")), "")
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM external_identities WHERE subject = 'g-1'")
+            .await,
+        0
+    );
+
+    // An unverified email is never used: a new account, without it.
     let unverified = with(
         with(
-            fake.claims("g-unverified", CLIENT_ID),
+            fake.claims("g-2", CLIENT_ID),
             "email",
             json!("grace@example.com"),
         ),
@@ -89,23 +123,9 @@ async fn a_verified_email_links_the_existing_account_and_an_unverified_one_never
         json!(false),
     );
     let pair = login(&app, &fake.sign(&unverified), "").await.unwrap();
-    assert_ne!(pair.user.unwrap().user_id, existing.user_id, "not linked");
-
-    let verified = with(
-        with(
-            fake.claims("g-verified", CLIENT_ID),
-            "email",
-            json!("Grace@Example.com"),
-        ),
-        "email_verified",
-        json!(true),
-    );
-    let pair = login(&app, &fake.sign(&verified), "").await.unwrap();
-    assert_eq!(
-        pair.user.unwrap().user_id,
-        existing.user_id,
-        "linked by verified email"
-    );
+    let user = pair.user.unwrap();
+    assert_ne!(user.user_id, existing.user_id, "not linked");
+    assert_eq!(user.email, "");
 }
 
 #[tokio::test]

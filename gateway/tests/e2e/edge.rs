@@ -208,16 +208,13 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .unwrap();
     // The rest of the headers never comes: the gateway hangs up.
     let mut buffer = Vec::new();
-    let read = tokio::time::timeout(
+    // Closed (cleanly or by a reset) well before 10 s; a hang fails here.
+    let _closed = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         socket.read_to_end(&mut buffer),
     )
     .await
-    .expect("the connection is closed well before 10 s");
-    assert!(
-        read.is_ok() || read.is_err(),
-        "closed, with or without a reset"
-    );
+    .expect("the gateway closes the connection");
     let text = String::from_utf8_lossy(&buffer);
     assert!(!text.contains("200 OK"), "{text}");
 }

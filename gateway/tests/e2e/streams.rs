@@ -375,3 +375,30 @@ async fn an_upload_whose_body_stops_arriving_is_408_and_keeps_nothing() {
     drop(feed);
     assert_eq!(file_count(&stack, &token).await, 0, "nothing kept");
 }
+
+#[tokio::test]
+async fn a_body_that_breaks_off_mid_upload_keeps_nothing() {
+    let stack = spawn_stack().await;
+    let token = stack.signed_in("ada@example.com").await;
+    // Two full upstream chunks go through, then the client's body fails.
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(vec![1; 1 << 20]),
+        Ok(vec![2; 1 << 20]),
+        Ok(vec![3; 1000]),
+        Err(std::io::Error::other("the client gave up")),
+    ];
+    let result = stack
+        .http
+        .post(format!("{}/v1/files?filename=broken.bin", stack.base))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(pieces)))
+        .send()
+        .await;
+    if let Ok(response) = result {
+        assert_ne!(response.status(), 200, "a broken body is not a file");
+    }
+    // A complete upload afterwards is stored; the broken one never is.
+    let ok = upload_raw(&stack, &token, "whole.csv", b"a,b\n".to_vec()).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(file_count(&stack, &token).await, 1, "only the whole file");
+}
