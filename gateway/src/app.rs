@@ -268,12 +268,14 @@ async fn transcode_request(
     Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let lookup = state.routes.lookup(&parts.method, parts.uri.path());
     // The metrics are labelled by route template, never by raw path.
-    let label = match state.routes.lookup(request.method(), request.uri().path()) {
+    let label = match &lookup {
         Lookup::Found(route, _) => route.template.as_str().to_owned(),
         _ => "unmatched".to_owned(),
     };
-    let mut response = match transcode_inner(&state, client, request).await {
+    let mut response = match transcode_inner(&state, client, lookup, parts, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -286,10 +288,11 @@ async fn transcode_request(
 async fn transcode_inner(
     state: &AppState,
     client: IpAddr,
-    request: Request,
+    lookup: Lookup<'_>,
+    parts: http::request::Parts,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let (route, variables) = match state.routes.lookup(&parts.method, parts.uri.path()) {
+    let (route, variables) = match lookup {
         Lookup::Found(route, variables) => (route, variables),
         Lookup::MethodNotAllowed(allow) => {
             let mut error = ApiError::new(

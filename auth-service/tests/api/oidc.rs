@@ -209,3 +209,60 @@ async fn every_bad_id_token_is_refused_and_audited() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_is_unavailable_and_audited() {
+    // An issuer on a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let database_url =
+        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = test_config(&database_url, &keys);
+    config.oidc_providers = vec![OidcProviderConfig {
+        name: "corp".into(),
+        issuer: issuer.clone(),
+        client_id: CLIENT_ID.into(),
+        audiences: vec![],
+    }];
+    let app = spawn_with(config, keys).await;
+    // A token in the right shape; its keys cannot be fetched.
+    let fake = FakeOidc::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let token = fake.sign(&with(fake.claims("s", CLIENT_ID), "iss", json!(issuer)));
+    let status = login(&app, &token, "").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE provider = 'corp'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_sign_ins_of_one_subject_make_one_user() {
+    let (app, fake) = spawn().await;
+    let token = fake.sign(&with(
+        with(
+            fake.claims("new-hire", CLIENT_ID),
+            "email",
+            json!("hire@example.com"),
+        ),
+        "email_verified",
+        json!(true),
+    ));
+    let results = futures::future::join_all((0..4).map(|_| login(&app, &token, ""))).await;
+    let ids: std::collections::HashSet<String> = results
+        .into_iter()
+        .map(|r| r.unwrap().user.unwrap().user_id)
+        .collect();
+    assert_eq!(ids.len(), 1, "one account for one subject");
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM external_identities").await,
+        1
+    );
+}

@@ -212,3 +212,24 @@ async fn a_deactivated_account_cannot_sign_in_through_wechat() {
         "only the admin's session is live"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_app_secret_is_refused_without_creating_anyone() {
+    let fake = FakeWechat::start("127.0.0.1:0".parse().unwrap(), APP_ID, SECRET)
+        .await
+        .unwrap();
+    let database_url =
+        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = test_config(&database_url, &keys);
+    config.wechat = Some(WechatConfig {
+        app_id: APP_ID.into(),
+        app_secret: SecretString::from("not-the-secret"),
+        api_base: fake.base_url(),
+        timeout: Duration::from_secs(5),
+    });
+    let app = spawn_with(config, keys).await;
+    let status = login(&app, "alice").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+}

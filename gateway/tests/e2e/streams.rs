@@ -107,6 +107,19 @@ async fn a_multipart_upload_takes_the_file_part_with_its_name_and_type() {
         .await
         .unwrap();
     error_body(response, 400, "INVALID_ARGUMENT").await;
+    // A metadata part is short text: 5000 bytes of it is refused.
+    let form = reqwest::multipart::Form::new()
+        .text("filename", "x".repeat(5000))
+        .part("file", reqwest::multipart::Part::bytes(b"a".to_vec()));
+    let response = stack
+        .http
+        .post(format!("{}/v1/files", stack.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    error_body(response, 400, "INVALID_ARGUMENT").await;
     assert_eq!(file_count(&stack, &token).await, 0, "nothing kept");
 
     let part = reqwest::multipart::Part::bytes(b"a,b\n1,2\n".to_vec())
