@@ -72,6 +72,9 @@ where
             {
                 match authorize(&verifier, rule, request.headers()).await {
                     Ok(claims) => {
+                        // On the call's span (see service_runtime::observe).
+                        tracing::Span::current()
+                            .record("user_id", tracing::field::display(claims.sub));
                         request.extensions_mut().insert(claims);
                     }
                     Err(status) => return Ok(status.into_http()),

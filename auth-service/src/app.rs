@@ -69,6 +69,7 @@ pub async fn drained(mut draining: watch::Receiver<bool>) {
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    admin_listener: TcpListener,
     state: AppState,
     drain: watch::Sender<bool>,
 }
@@ -102,17 +103,19 @@ impl Application {
             config.audience.clone(),
             config.access_token_ttl,
         );
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .with_context(|| {
-                format!("AUTH_LISTEN_ADDR: cannot listen on {}", config.listen_addr)
-            })?;
+        let listener = service_runtime::grpc::bind("AUTH_LISTEN_ADDR", config.listen_addr).await?;
         let hub = Hub::listen(database_url);
         let wechat_client = config.wechat.clone().map(crate::wechat::WechatClient::new);
         let oidc = crate::oidc::OidcProviders::new(&config.oidc_providers);
+        // Every replica must sign page tokens with the same key, or a next
+        // page asked of another replica is refused.
+        let page_tokens = PageTokens::from_secret(config.page_token_secret.as_ref());
+        let admin_listener =
+            service_runtime::grpc::bind("AUTH_METRICS_ADDR", config.metrics_addr).await?;
         let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
+            admin_listener,
             state: AppState {
                 config: Arc::new(config),
                 pool,
@@ -120,7 +123,7 @@ impl Application {
                 issuer,
                 clock,
                 hub,
-                page_tokens: PageTokens::random(),
+                page_tokens,
                 draining,
                 wechat: wechat_client,
                 oidc,
@@ -136,15 +139,32 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The address of the admin endpoint (`/metrics`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     /// The service's state (for tests and admin commands).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves until `shutdown` completes, then finishes the calls in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state;
         let verifier = own_verifier(&state);
+        let mut registry = service_runtime::metrics::Registry::default();
+        let rpc_metrics = service_runtime::observe::RpcMetrics::register(&mut registry);
+        register_metrics(&mut registry, &state);
+        let admin = tokio::spawn(service_runtime::metrics::serve_admin(
+            self.admin_listener,
+            Arc::new(registry),
+        ));
         crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
 
         let mut routes = RoutesBuilder::default();
@@ -161,20 +181,72 @@ impl Application {
         health.set_serving::<AdminServiceServer<AdminApi>>().await;
         tracing::info!(addr = %self.listener.local_addr()?, "auth-service listening");
         let drain = self.drain;
-        let shutdown = async move {
-            shutdown.await;
+        let (stop, deadline) = service_runtime::grpc::graceful_stop(
+            shutdown,
+            health,
+            vec![
+                AuthServiceServer::<AuthApi>::NAME,
+                AdminServiceServer::<AdminApi>::NAME,
+            ],
             // End the revocation streams so that the server can drain.
-            let _ = drain.send(true);
-        };
-        tonic::transport::Server::builder()
+            move || {
+                let _ = drain.send(true);
+            },
+            state.config.drain,
+        );
+        let server = tonic::transport::Server::builder()
+            .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))
             .layer(AccessLayer::new(verifier))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop);
+        service_runtime::grpc::serve_until(server, deadline)
             .await
             .context("gRPC server failed")?;
+        admin.abort();
+        state.pool.close();
         tracing::info!("auth-service stopped");
         Ok(())
     }
+}
+
+/// The service's own gauges, read at each scrape.
+fn register_metrics(registry: &mut service_runtime::metrics::Registry, state: &AppState) {
+    use service_runtime::metrics::{GaugeFn, PoolStatus, to_i64};
+    let pool = state.pool.clone();
+    service_runtime::metrics::register_pool(registry, move || {
+        let status = pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    });
+    let hasher = state.hasher.clone();
+    registry.register_collector(Box::new(GaugeFn::single(
+        "bcrypt_queue_depth",
+        "Password hashes waiting for a slot on the blocking pool",
+        move || to_i64(hasher.queue_depth()),
+    )));
+    let hasher = state.hasher.clone();
+    let concurrency = state.config.bcrypt_concurrency;
+    registry.register_collector(Box::new(GaugeFn::single(
+        "bcrypt_in_progress",
+        "Password hashes being computed",
+        move || to_i64(hasher.in_progress(concurrency)),
+    )));
+    let hub = state.hub.clone();
+    registry.register_collector(Box::new(GaugeFn::single(
+        "revocation_stream_subscribers",
+        "Open revocation streams (verifiers in other processes) and this replica's own verifier",
+        move || to_i64(hub.subscribers()),
+    )));
+    let hub = state.hub.clone();
+    registry.register_collector(Box::new(GaugeFn::single(
+        "revocation_stream_lag_events",
+        "Revocations the slowest subscriber has not taken yet",
+        move || to_i64(hub.backlog()),
+    )));
 }
 
 /// The auth-service verifies its own tokens with its own keys, and hears of

@@ -3,6 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `AUTH_LISTEN_ADDR` | `127.0.0.1:50051` | gRPC listen address |
+//! | `AUTH_METRICS_ADDR` | `127.0.0.1:9464` | admin HTTP address: `/metrics` (Prometheus) |
+//! | `AUTH_DRAIN_SECS` | `20` | after SIGTERM, how long calls in flight may take to finish |
 //! | `AUTH_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/auth` | the service's own database (the dev stack's by default) |
 //! | `AUTH_DATABASE_POOL_SIZE` | `10` | most database connections |
 //! | `AUTH_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
@@ -32,6 +34,7 @@
 //! | `OIDC_<NAME>_CLIENT_ID` | required | this application's client id there |
 //! | `OIDC_<NAME>_AUDIENCES` | none | further accepted audiences, comma-separated |
 //! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
+//! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -135,6 +138,10 @@ impl SecretsKey {
 pub struct Config {
     /// `AUTH_LISTEN_ADDR`.
     pub listen_addr: SocketAddr,
+    /// `AUTH_METRICS_ADDR`.
+    pub metrics_addr: SocketAddr,
+    /// `AUTH_DRAIN_SECS`.
+    pub drain: Duration,
     /// `AUTH_DATABASE_URL`.
     pub database_url: SecretString,
     /// `AUTH_DATABASE_POOL_SIZE`.
@@ -181,6 +188,8 @@ pub struct Config {
     pub wechat: Option<WechatConfig>,
     /// `SECRETS_KEY`.
     pub secrets_key: Option<SecretsKey>,
+    /// `PAGE_TOKEN_SECRET`.
+    pub page_token_secret: Option<SecretString>,
     /// `OIDC_*`.
     pub oidc_providers: Vec<crate::oidc::OidcProviderConfig>,
 }
@@ -191,6 +200,8 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
             listen_addr: env.socket_addr("AUTH_LISTEN_ADDR", "127.0.0.1:50051")?,
+            metrics_addr: env.socket_addr("AUTH_METRICS_ADDR", "127.0.0.1:9464")?,
+            drain: env.seconds("AUTH_DRAIN_SECS", 20, 0..=3600)?,
             database_url: env.secret(
                 "AUTH_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/auth",
@@ -246,6 +257,7 @@ impl Config {
                 }
             },
             oidc_providers: oidc_providers(env)?,
+            page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
             secrets_key: env
                 .optional("SECRETS_KEY")
                 .map(|value| SecretsKey::from_base64(&value))
@@ -264,6 +276,8 @@ impl Config {
         config.database_url = SecretString::from(database_url);
         config.signing_key_path = signing_key_path;
         config.generate_signing_key = true;
+        // Any free port: tests run many services side by side.
+        config.metrics_addr = "127.0.0.1:0".parse().expect("a valid address");
         config
     }
 }

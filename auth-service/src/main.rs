@@ -22,6 +22,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 if the server on AUTH_LISTEN_ADDR reports SERVING on the gRPC
+    /// health protocol, 1 otherwise (for container health checks).
+    Health,
     /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to PATH.
     GenerateKey {
         /// Where to write the key; an existing file is never overwritten.
@@ -77,6 +80,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             tracing::info!(applied = ?applied, "database is up to date");
             Ok(())
+        }
+        Command::Health => {
+            let config = auth_service::Config::from_env(&env)?;
+            service_runtime::grpc::check_health(config.listen_addr)
+                .await
+                .map_err(anyhow::Error::msg)
         }
         Command::GenerateKey { path } => {
             auth_service::keys::generate_key_file(&path)?;

@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// A hash of a random password, checked against when the account does not
     /// exist so that unknown and known accounts take the same time.
     dummy_hash: Arc<str>,
@@ -38,8 +40,19 @@ impl PasswordHasher {
         Ok(Self {
             cost,
             permits: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::default(),
             dummy_hash: dummy.into(),
         })
+    }
+
+    /// Hashes waiting for their turn on the blocking pool.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hashes being computed now.
+    pub fn in_progress(&self, concurrency: usize) -> usize {
+        concurrency.saturating_sub(self.permits.available_permits())
     }
 
     /// Hashes `password`.
@@ -68,10 +81,29 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let _permit = {
+            let _waiting = Waiting::enter(&self.waiting);
+            self.permits.acquire().await.context("hasher closed")?
+        };
         tokio::task::spawn_blocking(work)
             .await
             .context("hash task failed")?
+    }
+}
+
+/// Counts a waiter while alive (also when the wait is cancelled).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -95,6 +95,16 @@ impl Hub {
     pub fn subscribe(&self) -> Subscription {
         Subscription(self.listener.subscribe())
     }
+
+    /// Open subscriptions: revocation streams, and the replica's own verifier.
+    pub fn subscribers(&self) -> usize {
+        self.listener.subscribers()
+    }
+
+    /// Revocations the slowest subscriber has not taken yet.
+    pub fn backlog(&self) -> usize {
+        self.listener.backlog()
+    }
 }
 
 /// The revocations still relevant at `now`: sessions revoked within the last

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use access::{GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
@@ -209,6 +210,10 @@ fn cors(origins: &[HeaderValue]) -> tower_http::cors::CorsLayer {
 
 /// Keeps the client's `x-request-id` when it is sane, else makes one; the id
 /// goes to the services and back to the client.
+/// Gives every request its id (`x-request-id`, kept if the client sent a
+/// sane one) and its place in a trace (W3C `traceparent`: continued or
+/// started, passed on to the service with the gateway's own span id), runs it
+/// in a span carrying both, and logs it once when it completes.
 async fn request_id(mut request: Request, next: Next) -> Response {
     let sane = request
         .headers()
@@ -219,7 +224,38 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     let id = sane.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let value = HeaderValue::from_str(&id).expect("checked or generated as visible ASCII");
     request.headers_mut().insert(REQUEST_ID, value.clone());
-    let mut response = next.run(request).await;
+    let trace = service_runtime::trace::TraceContext::continue_or_start(
+        request
+            .headers()
+            .get(service_runtime::trace::TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    request.headers_mut().insert(
+        service_runtime::trace::TRACEPARENT,
+        HeaderValue::from_str(&trace.traceparent()).expect("hex and dashes"),
+    );
+    // The path without its query string, which may hold anything.
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+        trace_id = %trace.trace_id,
+        span_id = %trace.span_id,
+    );
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let route = response
+        .extensions()
+        .get::<crate::metrics::RouteLabel>()
+        .map_or("", |r| r.0.as_str());
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(parent: &span, status, route, latency_ms, "request finished");
+    } else {
+        tracing::info!(parent: &span, status, route, latency_ms, "request finished");
+    }
     response.headers_mut().insert(REQUEST_ID, value);
     response
 }

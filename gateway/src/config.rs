@@ -3,8 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `GATEWAY_LISTEN_ADDR` | `127.0.0.1:8080` | HTTP listen address |
-//! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | the auth-service (routes of `auth.v1`, signing keys) |
-//! | `WORKSPACE_SERVICE_URL` | `http://127.0.0.1:50052` | the workspace-service (routes of `workspace.v1`) |
+//! | `AUTH_SERVICE_URL` | `http://127.0.0.1:50051` | the auth-service (routes of `auth.v1`, signing keys); `dns:///host:port` spreads calls over every address of `host` |
+//! | `WORKSPACE_SERVICE_URL` | `http://127.0.0.1:50052` | the workspace-service (routes of `workspace.v1`); `dns:///host:port` as above |
 //! | `JWT_ISSUER` | `auth-service` | expected `iss` of tokens |
 //! | `JWT_AUDIENCE` | `backbone` | expected `aud` of tokens |
 //! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
@@ -62,14 +62,9 @@ pub struct Config {
 
 fn url<S: Source>(env: &Env<S>, name: &str, default: &str) -> Result<String, ConfigError> {
     let value = env.string(name, default);
-    if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(value)
-    } else {
-        Err(ConfigError::new(
-            name,
-            "must start with http:// or https://",
-        ))
-    }
+    crate::upstream::Target::parse(&value)
+        .map(|_| value)
+        .map_err(|problem| ConfigError::new(name, problem))
 }
 
 /// A comma-separated list, each item parsed by `parse`.

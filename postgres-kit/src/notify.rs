@@ -52,6 +52,16 @@ impl Listener {
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.tx.subscribe()
     }
+
+    /// How many subscribers listen.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Notices not yet taken by the slowest subscriber.
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
+    }
 }
 
 async fn listen_once(

@@ -1,6 +1,11 @@
 //! Typed configuration from environment variables. Each reader returns an
 //! error naming the variable and what was expected, so a bad deployment fails
 //! at start with a message an operator can act on.
+//!
+//! Any variable `NAME` may instead be given as `NAME_FILE`, the path of a file
+//! holding the value (one trailing newline is dropped): the usual way to pass
+//! secrets mounted from Kubernetes Secrets or Docker secrets, which then never
+//! sit in the process environment.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,14 +77,37 @@ impl<S: Source> Env<S> {
         Self { source }
     }
 
+    /// `name`, or else the content of the file named by `name_FILE`.
+    ///
+    /// # Panics
+    /// If `name_FILE` is set but cannot be read: a start-up error that names
+    /// the variable and the file.
+    fn get(&self, name: &str) -> Option<String> {
+        if let Some(value) = self.source.get(name) {
+            return Some(value);
+        }
+        let file_variable = format!("{name}_FILE");
+        let path = self.source.get(&file_variable)?;
+        match std::fs::read_to_string(&path) {
+            Ok(content) => {
+                let value = content
+                    .strip_suffix('\n')
+                    .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                    .unwrap_or(&content);
+                (!value.is_empty()).then(|| value.to_owned())
+            }
+            Err(e) => panic!("invalid configuration: {file_variable}: cannot read {path}: {e}"),
+        }
+    }
+
     /// A string, or `default`.
     pub fn string(&self, name: &str, default: &str) -> String {
-        self.source.get(name).unwrap_or_else(|| default.to_owned())
+        self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
     /// A string that may be unset.
     pub fn optional(&self, name: &str) -> Option<String> {
-        self.source.get(name)
+        self.get(name)
     }
 
     /// A string that must be set.
@@ -100,7 +128,7 @@ impl<S: Source> Env<S> {
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        match self.source.get(name) {
+        match self.get(name) {
             None => Ok(default),
             Some(raw) => raw
                 .trim()
@@ -163,7 +191,7 @@ impl<S: Source> Env<S> {
 
     /// `true`/`false` (also `1`/`0`, `yes`/`no`).
     pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.source.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(default),
             Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => Ok(true),
             Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => Ok(false),
@@ -213,6 +241,25 @@ mod tests {
             "ADDR"
         );
         assert_eq!(env.required("MISSING").unwrap_err().name, "MISSING");
+    }
+
+    #[test]
+    fn a_value_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("url");
+        std::fs::write(&path, "postgresql://db/auth\n").unwrap();
+        let path = path.to_str().unwrap();
+        let env = env(&[("DB_FILE", path), ("BOTH", "direct"), ("BOTH_FILE", path)]);
+        assert_eq!(env.optional("DB").as_deref(), Some("postgresql://db/auth"));
+        // The variable itself wins over its file.
+        assert_eq!(env.string("BOTH", ""), "direct");
+        assert_eq!(env.optional("NEITHER"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "DB_FILE: cannot read /nonexistent/secret")]
+    fn an_unreadable_file_stops_the_start() {
+        env(&[("DB_FILE", "/nonexistent/secret")]).optional("DB");
     }
 
     #[test]

@@ -41,3 +41,107 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
+
+/// The address to reach a server listening on `listen`: an unspecified
+/// listen address (`0.0.0.0`, `::`) is reached on loopback.
+pub fn local_address(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, listen.port())
+}
+
+/// Asks the gRPC health service of the server listening on `listen` for the
+/// whole server's status (the `health` subcommand of each service, for
+/// container health checks in images without a shell). Errs unless SERVING.
+pub async fn check_health(listen: std::net::SocketAddr) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let url = format!("http://{}", local_address(listen));
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(3))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    let response = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|status| format!("health check failed: {}", status.message()))?;
+    match response.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(format!("the server is {}", other.as_str_name())),
+    }
+}
+
+/// The stop of a gRPC server in two futures. `stop` (give it to tonic's
+/// `serve_with_incoming_shutdown`) completes when `signal` does, after
+/// marking the server (`""`) and each of `services` NOT_SERVING and running
+/// `on_stop` (which ends long-lived streams). `deadline` completes `drain`
+/// after that: calls still running then are cut (see [`serve_until`]).
+pub fn graceful_stop(
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    on_stop: impl FnOnce() + Send + 'static,
+    drain: std::time::Duration,
+) -> (
+    impl std::future::Future<Output = ()> + Send + 'static,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use tonic_health::ServingStatus;
+    let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = stopped.clone();
+    let stop = async move {
+        signal.await;
+        tracing::info!(
+            drain_secs = drain.as_secs(),
+            "stopping: no new calls, draining"
+        );
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        for service in services {
+            health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        on_stop();
+        notify.notify_one();
+    };
+    let deadline = async move {
+        stopped.notified().await;
+        tokio::time::sleep(drain).await;
+    };
+    (stop, deadline)
+}
+
+/// Runs `server` until it finishes draining, or until `deadline` (from
+/// [`graceful_stop`]) cuts the calls still running.
+pub async fn serve_until<E>(
+    server: impl std::future::Future<Output = Result<(), E>>,
+    deadline: impl std::future::Future<Output = ()>,
+) -> Result<(), E> {
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("drain time is over: cutting the calls still running");
+            Ok(())
+        }
+    }
+}
+
+/// Binds `addr`, or explains which `variable` holds an address that cannot
+/// be listened on.
+pub async fn bind(
+    variable: &str,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener, crate::env::ConfigError> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        crate::env::ConfigError::new(variable, format!("cannot listen on {addr}: {e}"))
+    })
+}

@@ -8,12 +8,18 @@
 //! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
 //! - [`testing`] (feature `testing`): helpers for tests.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
+//! - [`trace`]: W3C trace context, continued across processes.
+//! - [`observe`]: per-RPC spans, completion logs and metrics (a tower layer).
+//! - [`metrics`]: the admin `/metrics` endpoint and gauges read at scrape time.
 
 pub mod clock;
 pub mod env;
 pub mod grpc;
+pub mod metrics;
+pub mod observe;
 pub mod paging;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;

@@ -57,6 +57,13 @@ impl PageTokens {
         Self::new(&key)
     }
 
+    /// Tokens signed with `secret` (`PAGE_TOKEN_SECRET`, the same on every
+    /// replica), or with a random key when there is none.
+    pub fn from_secret(secret: Option<&secrecy::SecretString>) -> Self {
+        use secrecy::ExposeSecret;
+        secret.map_or_else(Self::random, |s| Self::new(s.expose_secret().as_bytes()))
+    }
+
     /// The token for `position`, valid only for the same `scope` (the caller
     /// and the list's filters, in any stable text form).
     pub fn encode<P: Serialize>(&self, scope: &str, position: &P) -> String {

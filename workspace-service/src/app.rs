@@ -68,6 +68,7 @@ impl std::fmt::Debug for AppState {
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    admin_listener: TcpListener,
     state: AppState,
     verifier: Verifier,
     drain: watch::Sender<bool>,
@@ -116,18 +117,9 @@ impl Application {
             tracing::warn!(error = %e, "auth-service keys not available yet");
         }
 
-        let page_tokens = match &config.page_token_secret {
-            Some(secret) => PageTokens::new(secret.expose_secret().as_bytes()),
-            None => PageTokens::random(),
-        };
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .with_context(|| {
-                format!(
-                    "WORKSPACE_LISTEN_ADDR: cannot listen on {}",
-                    config.listen_addr
-                )
-            })?;
+        let page_tokens = PageTokens::from_secret(config.page_token_secret.as_ref());
+        let listener =
+            service_runtime::grpc::bind("WORKSPACE_LISTEN_ADDR", config.listen_addr).await?;
         let blobs = match &config.storage {
             Storage::Local(dir) => BlobStore::local(dir)
                 .with_context(|| format!("STORAGE_DIR: cannot use {}", dir.display()))?,
@@ -141,10 +133,13 @@ impl Application {
             }
             None => tracing::warn!("PDF exports are off: no font (set EXPORT_PDF_FONT)"),
         }
+        let admin_listener =
+            service_runtime::grpc::bind("WORKSPACE_METRICS_ADDR", config.metrics_addr).await?;
         let task_changes = Listener::spawn(database_url, crate::db::tasks::CHANGED_CHANNEL);
         let (drain, draining) = watch::channel(false);
         Ok(Self {
             listener,
+            admin_listener,
             state: AppState {
                 config: Arc::new(config),
                 pool,
@@ -167,14 +162,32 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The address of the admin endpoint (`/metrics`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
     /// The service's state (for tests).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves until `shutdown` completes, then finishes the calls in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state;
+        let mut registry = service_runtime::metrics::Registry::default();
+        let rpc_metrics = service_runtime::observe::RpcMetrics::register(&mut registry);
+        let task_counts = register_metrics(&mut registry, &state);
+        let counting = tokio::spawn(count_tasks(state.pool.clone(), task_counts));
+        let admin = tokio::spawn(service_runtime::metrics::serve_admin(
+            self.admin_listener,
+            Arc::new(registry),
+        ));
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
         crate::blobs::spawn_sweeper(state.clone(), state.config.storage_sweep_interval);
         let mut routes = RoutesBuilder::default();
@@ -210,19 +223,93 @@ impl Application {
             .await;
         health.set_serving::<WorkerServiceServer<WorkerApi>>().await;
         let drain = self.drain;
-        let shutdown = async move {
-            shutdown.await;
+        let (stop, deadline) = service_runtime::grpc::graceful_stop(
+            shutdown,
+            health,
+            vec![
+                FileServiceServer::<FileApi>::NAME,
+                ConversationServiceServer::<ConversationApi>::NAME,
+                TaskServiceServer::<TaskApi>::NAME,
+                WorkerServiceServer::<WorkerApi>::NAME,
+                StatsServiceServer::<StatsApi>::NAME,
+                WorkspaceAdminServiceServer::<StatsApi>::NAME,
+            ],
             // End the watch streams so that the server can drain.
-            let _ = drain.send(true);
-        };
+            move || {
+                let _ = drain.send(true);
+            },
+            state.config.drain,
+        );
         tracing::info!(addr = %self.listener.local_addr()?, "workspace-service listening");
-        tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
+            .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))
             .layer(AccessLayer::new(self.verifier))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop);
+        service_runtime::grpc::serve_until(server, deadline)
             .await
             .context("gRPC server failed")?;
+        admin.abort();
+        counting.abort();
+        state.pool.close();
         tracing::info!("workspace-service stopped");
         Ok(())
+    }
+}
+
+/// Tasks by status, all users together, as last counted.
+type TaskCounts = Arc<std::sync::Mutex<Vec<(String, i64)>>>;
+
+/// How often the task queue gauges are counted again.
+const TASK_COUNT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The service's own gauges, read at each scrape.
+fn register_metrics(
+    registry: &mut service_runtime::metrics::Registry,
+    state: &AppState,
+) -> TaskCounts {
+    use service_runtime::metrics::{GaugeFn, PoolStatus};
+    let pool = state.pool.clone();
+    service_runtime::metrics::register_pool(registry, move || {
+        let status = pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    });
+    let counts = TaskCounts::default();
+    let read = counts.clone();
+    registry.register_collector(Box::new(GaugeFn::new(
+        "task_queue_depth",
+        "Tasks by status (counted every 15 s from the per-user counters)",
+        move || {
+            read.lock()
+                .map(|counts| {
+                    counts
+                        .iter()
+                        .map(|(status, n)| (vec![("status".to_owned(), status.clone())], *n))
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
+    )));
+    counts
+}
+
+/// Keeps `counts` current: a sum over the per-user counters, which are kept
+/// in the same transactions as the tasks, so this is cheap at any size.
+async fn count_tasks(pool: PgPool, counts: TaskCounts) {
+    loop {
+        match crate::db::tasks::counts_by_status(&pool).await {
+            Ok(now) => {
+                if let Ok(mut counts) = counts.lock() {
+                    *counts = now;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count tasks for the metrics"),
+        }
+        tokio::time::sleep(TASK_COUNT_INTERVAL).await;
     }
 }

@@ -3,6 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `WORKSPACE_LISTEN_ADDR` | `127.0.0.1:50052` | gRPC listen address |
+//! | `WORKSPACE_METRICS_ADDR` | `127.0.0.1:9465` | admin HTTP address: `/metrics` (Prometheus) |
+//! | `WORKSPACE_DRAIN_SECS` | `20` | after SIGTERM, how long calls in flight may take to finish |
 //! | `WORKSPACE_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/workspace` | the service's own database (the dev stack's by default) |
 //! | `WORKSPACE_DATABASE_POOL_SIZE` | `10` | most database connections |
 //! | `WORKSPACE_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
@@ -33,6 +35,10 @@ use service_runtime::env::{ConfigError, Env, Source};
 pub struct Config {
     /// `WORKSPACE_LISTEN_ADDR`.
     pub listen_addr: SocketAddr,
+    /// `WORKSPACE_METRICS_ADDR`.
+    pub metrics_addr: SocketAddr,
+    /// `WORKSPACE_DRAIN_SECS`.
+    pub drain: std::time::Duration,
     /// `WORKSPACE_DATABASE_URL`.
     pub database_url: SecretString,
     /// `WORKSPACE_DATABASE_POOL_SIZE`.
@@ -125,6 +131,8 @@ impl Config {
         }
         Ok(Self {
             listen_addr: env.socket_addr("WORKSPACE_LISTEN_ADDR", "127.0.0.1:50052")?,
+            metrics_addr: env.socket_addr("WORKSPACE_METRICS_ADDR", "127.0.0.1:9465")?,
+            drain: env.seconds("WORKSPACE_DRAIN_SECS", 20, 0..=3600)?,
             database_url: env.secret(
                 "WORKSPACE_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/workspace",
@@ -198,6 +206,8 @@ impl Config {
         config.database_url = SecretString::from(database_url);
         config.auth_service_url = auth_service_url.to_owned();
         config.storage = Storage::Local(storage_dir.to_owned());
+        // Any free port: tests run many services side by side.
+        config.metrics_addr = "127.0.0.1:0".parse().expect("a valid address");
         config
     }
 }

@@ -21,6 +21,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 if the server on WORKSPACE_LISTEN_ADDR reports SERVING on the gRPC
+    /// health protocol, 1 otherwise (for container health checks).
+    Health,
 }
 
 #[tokio::main]
@@ -42,6 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = workspace_service::Application::build(config).await?;
             app.run_until(service_runtime::shutdown::signal()).await
         }
+        Command::Health => service_runtime::grpc::check_health(config.listen_addr)
+            .await
+            .map_err(anyhow::Error::msg),
         Command::Migrate => {
             let applied = postgres_kit::run_migrations(
                 config.database_url.expose_secret(),

@@ -326,6 +326,24 @@ pub async fn counts(
         .await
 }
 
+/// Every user's tasks together, by status (for the queue depth metric).
+pub async fn counts_by_status(pool: &postgres_kit::PgPool) -> anyhow::Result<Vec<(String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let mut conn = pool.get().await?;
+    let totals: Vec<Total> = diesel::sql_query(
+        "SELECT status, sum(count)::bigint AS count FROM task_counts GROUP BY status",
+    )
+    .load(&mut conn)
+    .await?;
+    Ok(totals.into_iter().map(|t| (t.status, t.count)).collect())
+}
+
 /// The column a task list is ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OrderColumn {
