@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The shortest pause between fetches after a failed one.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
+
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use proto::auth::v1::{GetJwksRequest, Jwk, auth_service_client::AuthServiceClient};
@@ -202,9 +205,25 @@ impl Verifier {
 
     async fn fetch_keys(&self, force: bool) -> Result<(), VerifyError> {
         let mut last_fetch = self.inner.last_fetch.lock().await;
+        // After a failure, ask again sooner: the auth-service may just be
+        // starting, and every token waits for it.
+        let pause = |worked: bool| {
+            if worked {
+                self.inner.settings.min_refresh_interval
+            } else {
+                self.inner
+                    .settings
+                    .min_refresh_interval
+                    .min(RETRY_AFTER_FAILURE)
+            }
+        };
+        // Until a first fetch has worked there is nothing to protect: every
+        // token waits for the keys, so each may try (one at a time).
+        let never_fetched = self.inner.keys.read().await.is_empty();
         if let Some((at, worked)) = *last_fetch
             && !force
-            && at.elapsed() < self.inner.settings.min_refresh_interval
+            && !never_fetched
+            && at.elapsed() < pause(worked)
         {
             // Either another caller just fetched (and the key is there now)
             // or the key id is unknown: do not ask again so soon.

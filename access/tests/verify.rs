@@ -246,3 +246,80 @@ async fn verify_access_refuses_service_tokens() {
         Err(VerifyError::Claims)
     );
 }
+
+/// Fails until `up` is set, then serves `published`.
+struct Starting {
+    up: Arc<std::sync::atomic::AtomicBool>,
+    published: Vec<Jwk>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl KeySource for Starting {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, String>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let result = if self.up.load(Ordering::SeqCst) {
+            Ok(self.published.clone())
+        } else {
+            Err("connection refused".to_owned())
+        };
+        Box::pin(async move { result })
+    }
+}
+
+#[tokio::test]
+async fn keys_unavailable_at_start_are_fetched_again_soon_not_after_the_full_interval() {
+    let k = key("k1");
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let verifier = Verifier::new(
+        Starting {
+            up: up.clone(),
+            published: vec![k.jwk.clone()],
+            fetches: fetches.clone(),
+        },
+        VerifierSettings {
+            issuer: "auth-service".into(),
+            audience: "backbone".into(),
+            leeway: Duration::from_secs(5),
+            min_refresh_interval: Duration::from_secs(3600),
+        },
+    );
+    // The auth-service is not up yet when the verifier starts.
+    assert!(verifier.refresh().await.is_err());
+    let token = sign(&k, &claims());
+    // No key was ever fetched: each token tries again.
+    assert_eq!(
+        verifier.verify(&token).await,
+        Err(VerifyError::KeysUnavailable)
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // The auth-service is up: the very next token verifies.
+    up.store(true, Ordering::SeqCst);
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+
+    // Once keys are known, a failed fetch is retried after half a second,
+    // not after the full interval, and not for every token.
+    up.store(false, Ordering::SeqCst);
+    let stranger = key("k2");
+    assert!(verifier.refresh().await.is_err());
+    assert_eq!(
+        verifier.verify(&sign(&stranger, &claims())).await,
+        Err(VerifyError::KeysUnavailable)
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        4,
+        "throttled right after a failure"
+    );
+    up.store(true, Ordering::SeqCst);
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while verifier.verify(&sign(&stranger, &claims())).await != Err(VerifyError::UnknownKey) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "keys never fetched again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 5);
+}

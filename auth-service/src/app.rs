@@ -164,6 +164,7 @@ impl Application {
         let admin = tokio::spawn(service_runtime::metrics::serve_admin(
             self.admin_listener,
             Arc::new(registry),
+            None,
         ));
         crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
 

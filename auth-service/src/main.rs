@@ -73,9 +73,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = auth_service::Config::from_env(&env)?;
-            let applied = postgres_kit::run_migrations(
+            let applied = postgres_kit::run_migrations_patiently(
                 config.database_url.expose_secret(),
                 auth_service::db::MIGRATIONS,
+                postgres_kit::PoolSettings::new("migrate").startup_patience,
             )
             .await?;
             tracing::info!(applied = ?applied, "database is up to date");

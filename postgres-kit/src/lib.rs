@@ -16,7 +16,7 @@ pub mod pool;
 pub mod testing;
 
 pub use cluster::{ClusterError, ClusterOptions, Listen, LocalCluster};
-pub use migrate::{MigrationError, run_migrations};
+pub use migrate::{MigrationError, run_migrations, run_migrations_patiently};
 pub use pool::{PgPool, PoolError, PoolSettings, build_pool};
 
 /// Why a service's database could not be prepared.
@@ -38,7 +38,7 @@ pub async fn prepare(
     settings: &PoolSettings,
 ) -> Result<PgPool, PrepareError> {
     if let Some(migrations) = migrations {
-        let applied = run_migrations(url, migrations).await?;
+        let applied = run_migrations_patiently(url, migrations, settings.startup_patience).await?;
         tracing::info!(count = applied.len(), "migrations applied");
     }
     Ok(build_pool(url, settings)?)

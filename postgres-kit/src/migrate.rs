@@ -53,3 +53,43 @@ pub async fn run_migrations(
     })
     .await?
 }
+
+/// [`run_migrations`], waiting for the database to be reachable: a service
+/// started before PostgreSQL (or while it restarts) logs and tries again,
+/// backing off from 0.5 s to 10 s, instead of exiting into a crash loop.
+/// Gives up after `patience`. Only reaching the database is retried; a
+/// failed migration is returned at once.
+pub async fn run_migrations_patiently(
+    url: &str,
+    migrations: EmbeddedMigrations,
+    patience: std::time::Duration,
+) -> Result<Vec<String>, MigrationError> {
+    wait_for_database(url, patience).await?;
+    run_migrations(url, migrations).await
+}
+
+/// Connects to `url` until it works or `patience` has passed (see
+/// [`run_migrations_patiently`]).
+pub async fn wait_for_database(
+    url: &str,
+    patience: std::time::Duration,
+) -> Result<(), diesel::ConnectionError> {
+    use diesel_async::AsyncConnection;
+    let give_up = tokio::time::Instant::now() + patience;
+    let mut backoff = std::time::Duration::from_millis(500);
+    loop {
+        match AsyncPgConnection::establish(url).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + backoff < give_up => {
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                    "the database is not reachable yet; waiting"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub struct PoolSettings {
     pub wait_timeout: Duration,
     /// Server-side limit on one statement.
     pub statement_timeout: Duration,
+    /// How long start-up waits for an unreachable database before failing.
+    pub startup_patience: Duration,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
 }
@@ -35,6 +37,7 @@ impl PoolSettings {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            startup_patience: Duration::from_secs(300),
             application_name: application_name.to_owned(),
         }
     }

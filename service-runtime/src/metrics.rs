@@ -125,16 +125,29 @@ pub fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Work done before each scrape (counting rows for a gauge, say).
+pub type BeforeScrape =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Serves `/metrics` (and `/healthz`) from `registry` on `listener` until
-/// the task is dropped or aborted.
-pub async fn serve_admin(listener: TcpListener, registry: Arc<Registry>) {
+/// the task is dropped or aborted; `before_scrape` runs first (at most 2 s).
+pub async fn serve_admin(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    before_scrape: Option<BeforeScrape>,
+) {
     use axum::routing::get;
     let app = axum::Router::new()
         .route(
             "/metrics",
             get(move || {
                 let registry = registry.clone();
+                let before_scrape = before_scrape.clone();
                 async move {
+                    if let Some(work) = before_scrape {
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_secs(2), work()).await;
+                    }
                     let mut text = String::new();
                     match prometheus_client::encoding::text::encode(&mut text, &registry) {
                         Ok(()) => (

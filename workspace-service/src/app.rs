@@ -183,10 +183,13 @@ impl Application {
         let mut registry = service_runtime::metrics::Registry::default();
         let rpc_metrics = service_runtime::observe::RpcMetrics::register(&mut registry);
         let task_counts = register_metrics(&mut registry, &state);
-        let counting = tokio::spawn(count_tasks(state.pool.clone(), task_counts));
+        let pool = state.pool.clone();
         let admin = tokio::spawn(service_runtime::metrics::serve_admin(
             self.admin_listener,
             Arc::new(registry),
+            Some(Arc::new(move || {
+                Box::pin(count_tasks(pool.clone(), task_counts.clone()))
+            })),
         ));
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
         crate::blobs::spawn_sweeper(state.clone(), state.config.storage_sweep_interval);
@@ -250,7 +253,6 @@ impl Application {
             .await
             .context("gRPC server failed")?;
         admin.abort();
-        counting.abort();
         state.pool.close();
         tracing::info!("workspace-service stopped");
         Ok(())
@@ -259,9 +261,6 @@ impl Application {
 
 /// Tasks by status, all users together, as last counted.
 type TaskCounts = Arc<std::sync::Mutex<Vec<(String, i64)>>>;
-
-/// How often the task queue gauges are counted again.
-const TASK_COUNT_INTERVAL: Duration = Duration::from_secs(15);
 
 /// The service's own gauges, read at each scrape.
 fn register_metrics(
@@ -283,7 +282,7 @@ fn register_metrics(
     let read = counts.clone();
     registry.register_collector(Box::new(GaugeFn::new(
         "task_queue_depth",
-        "Tasks by status (counted every 15 s from the per-user counters)",
+        "Tasks by status, all users (counted at each scrape from the per-user counters)",
         move || {
             read.lock()
                 .map(|counts| {
@@ -298,18 +297,16 @@ fn register_metrics(
     counts
 }
 
-/// Keeps `counts` current: a sum over the per-user counters, which are kept
-/// in the same transactions as the tasks, so this is cheap at any size.
+/// Counts tasks by status into `counts`: a sum over the per-user counters,
+/// which are kept in the same transactions as the tasks, so this is cheap at
+/// any number of tasks.
 async fn count_tasks(pool: PgPool, counts: TaskCounts) {
-    loop {
-        match crate::db::tasks::counts_by_status(&pool).await {
-            Ok(now) => {
-                if let Ok(mut counts) = counts.lock() {
-                    *counts = now;
-                }
+    match crate::db::tasks::counts_by_status(&pool).await {
+        Ok(now) => {
+            if let Ok(mut counts) = counts.lock() {
+                *counts = now;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot count tasks for the metrics"),
         }
-        tokio::time::sleep(TASK_COUNT_INTERVAL).await;
+        Err(e) => tracing::warn!(error = %e, "cannot count tasks for the metrics"),
     }
 }

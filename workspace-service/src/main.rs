@@ -49,9 +49,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg),
         Command::Migrate => {
-            let applied = postgres_kit::run_migrations(
+            let applied = postgres_kit::run_migrations_patiently(
                 config.database_url.expose_secret(),
                 workspace_service::db::MIGRATIONS,
+                postgres_kit::PoolSettings::new("migrate").startup_patience,
             )
             .await?;
             tracing::info!(applied = ?applied, "database is up to date");

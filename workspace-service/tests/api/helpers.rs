@@ -15,6 +15,10 @@ use uuid::Uuid;
 pub struct TestStack {
     pub auth_url: String,
     pub addr: std::net::SocketAddr,
+    /// The workspace-service's admin endpoint (`/metrics`).
+    pub metrics_addr: std::net::SocketAddr,
+    /// The auth-service's admin endpoint.
+    pub auth_metrics_addr: std::net::SocketAddr,
     pub workspace_database_url: String,
     pub auth: AuthServiceClient<Channel>,
     pub auth_state: auth_service::AppState,
@@ -54,6 +58,7 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config
     auth_config.database_pool_size = 4;
     let auth_app = auth_service::Application::build(auth_config).await.unwrap();
     let auth_addr = auth_app.local_addr();
+    let auth_metrics_addr = auth_app.metrics_addr();
     let auth_state = auth_app.state().clone();
     let (auth_stop, auth_stopped) = oneshot::channel::<()>();
     tokio::spawn(auth_app.run_until(async {
@@ -74,6 +79,7 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config
         .await
         .unwrap();
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -84,6 +90,8 @@ pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config
     TestStack {
         auth_url: format!("http://{auth_addr}"),
         addr,
+        metrics_addr,
+        auth_metrics_addr,
         workspace_database_url: workspace_db,
         auth: AuthServiceClient::new(channel(auth_addr).await),
         auth_state,

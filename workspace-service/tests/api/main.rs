@@ -5,6 +5,7 @@ mod conversations;
 mod example_worker;
 mod files;
 mod helpers;
+mod operations;
 mod s3;
 mod stats;
 mod tasks;
