@@ -53,7 +53,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_runtime::telemetry::init();
+    let _telemetry = service_runtime::telemetry::init("auth-service");
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -224,15 +224,11 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     let id = sane.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let value = HeaderValue::from_str(&id).expect("checked or generated as visible ASCII");
     request.headers_mut().insert(REQUEST_ID, value.clone());
-    let trace = service_runtime::trace::TraceContext::continue_or_start(
+    let mut trace = service_runtime::trace::TraceContext::continue_or_start(
         request
             .headers()
             .get(service_runtime::trace::TRACEPARENT)
             .and_then(|v| v.to_str().ok()),
-    );
-    request.headers_mut().insert(
-        service_runtime::trace::TRACEPARENT,
-        HeaderValue::from_str(&trace.traceparent()).expect("hex and dashes"),
     );
     // The path without its query string, which may hold anything.
     let span = tracing::info_span!(
@@ -240,8 +236,13 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %id,
-        trace_id = %trace.trace_id,
-        span_id = %trace.span_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    service_runtime::telemetry::join(&span, &mut trace);
+    request.headers_mut().insert(
+        service_runtime::trace::TRACEPARENT,
+        HeaderValue::from_str(&trace.traceparent()).expect("hex and dashes"),
     );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -26,7 +26,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_runtime::telemetry::init();
+    let _telemetry = service_runtime::telemetry::init("gateway");
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -132,7 +132,7 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let method = request.uri().path().trim_start_matches('/').to_owned();
-        let trace = TraceContext::continue_or_start(
+        let mut trace = TraceContext::continue_or_start(
             request
                 .headers()
                 .get(TRACEPARENT)
@@ -141,10 +141,11 @@ where
         let span = tracing::info_span!(
             "rpc",
             method = %method,
-            trace_id = %trace.trace_id,
-            span_id = %trace.span_id,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
             user_id = tracing::field::Empty,
         );
+        crate::telemetry::join(&span, &mut trace);
         // Code further in may pass the trace on to calls it makes.
         request.extensions_mut().insert(trace);
         let completion = Completion::start(self.metrics.clone(), method, span.clone());

@@ -32,7 +32,7 @@ const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_runtime::telemetry::init();
+    let _telemetry = service_runtime::telemetry::init("devstack");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

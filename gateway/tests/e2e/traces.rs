@@ -1,12 +1,23 @@
 //! One trace across three processes: the gateway continues the client's W3C
 //! trace context and passes it on; the auth-service and the
 //! workspace-service continue it, so the client's trace id is in the logs of
-//! all three. The real binaries run here, each logging JSON lines.
+//! all three. The real binaries run here, each logging JSON lines; once
+//! with OTLP export off (the default), once exporting to a collector run by
+//! the test, where the spans must also link up parent to child.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Value_;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
@@ -39,7 +50,7 @@ struct Process {
 }
 
 impl Process {
-    fn spawn(name: &'static str, env: &[(&str, String)]) -> Self {
+    fn spawn(name: &'static str, env: &[(&str, String)], otlp: Option<&str>) -> Self {
         let mut command = tokio::process::Command::new(binary(name));
         command
             .env_clear()
@@ -50,6 +61,11 @@ impl Process {
             .kill_on_drop(true);
         for (key, value) in env {
             command.env(key, value);
+        }
+        if let Some(endpoint) = otlp {
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                .env("OTEL_BSP_SCHEDULE_DELAY", "100");
         }
         Self {
             name,
@@ -81,8 +97,121 @@ impl Process {
     }
 }
 
+/// An OTLP/gRPC trace collector that keeps what it receives.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<ExportTraceServiceRequest>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+impl Collector {
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(self.clone()))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        format!("http://{addr}")
+    }
+
+    /// (service name, span name, span id, parent span id) of each span of
+    /// the trace `trace_id`, all hex.
+    fn spans(&self, trace_id: &str) -> Vec<(String, String, String, String)> {
+        let mut spans = Vec::new();
+        for request in self.0.lock().unwrap().iter() {
+            for resource in &request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|a| a.key == "service.name")
+                    .and_then(|a| a.value.as_ref())
+                    .and_then(|v| match &v.value {
+                        Some(Value_::StringValue(s)) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                for scope in &resource.scope_spans {
+                    for span in &scope.spans {
+                        if hex::encode(&span.trace_id) == trace_id {
+                            spans.push((
+                                service.clone(),
+                                span.name.clone(),
+                                hex::encode(&span.span_id),
+                                hex::encode(&span.parent_span_id),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
 #[tokio::test]
 async fn one_trace_id_appears_in_the_logs_of_all_three_processes() {
+    trace_across_three_processes(None).await;
+}
+
+#[tokio::test]
+async fn with_otlp_on_the_exported_spans_of_the_three_processes_link_up() {
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    trace_across_three_processes(Some(&endpoint)).await;
+    let spans = collector.spans(TRACE_ID);
+    let services: std::collections::BTreeSet<&str> =
+        spans.iter().map(|(service, ..)| service.as_str()).collect();
+    assert_eq!(
+        services.into_iter().collect::<Vec<_>>(),
+        ["auth-service", "gateway", "workspace-service"],
+        "{spans:#?}"
+    );
+    // Each gateway request span's parent is the client's span; each RPC
+    // span's parent is a gateway request span; any other span is inside a
+    // span of the same trace.
+    let ids = |wanted: Option<&str>| -> Vec<String> {
+        spans
+            .iter()
+            .filter(|(service, ..)| wanted.is_none_or(|w| service == w))
+            .map(|(_, _, id, _)| id.clone())
+            .collect()
+    };
+    let (gateway_ids, all_ids) = (ids(Some("gateway")), ids(None));
+    for (service, name, _, parent) in &spans {
+        match (service.as_str(), name.as_str()) {
+            ("gateway", "http") => assert_eq!(parent, "b7ad6b7169203331"),
+            (_, "rpc") => assert!(
+                gateway_ids.contains(parent),
+                "{service} rpc: parent {parent}"
+            ),
+            _ => assert!(
+                all_ids.contains(parent),
+                "{service} {name}: parent {parent}"
+            ),
+        }
+    }
+    assert!(
+        spans
+            .iter()
+            .filter(|(s, n, ..)| s != "gateway" && n == "rpc")
+            .count()
+            >= 3,
+        "Register, Login and CreateTask: {spans:#?}"
+    );
+}
+
+async fn trace_across_three_processes(otlp: Option<&str>) {
     let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
     let workspace_db =
         postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
@@ -101,6 +230,7 @@ async fn one_trace_id_appears_in_the_logs_of_all_three_processes() {
             ),
             ("BCRYPT_COST", "10".into()),
         ],
+        otlp,
     );
     let workspace = Process::spawn(
         "workspace-service",
@@ -117,6 +247,7 @@ async fn one_trace_id_appears_in_the_logs_of_all_three_processes() {
                 dir.path().join("files").display().to_string(),
             ),
         ],
+        otlp,
     );
     let gateway = Process::spawn(
         "gateway",
@@ -128,6 +259,7 @@ async fn one_trace_id_appears_in_the_logs_of_all_three_processes() {
                 format!("http://127.0.0.1:{workspace_port}"),
             ),
         ],
+        otlp,
     );
     let base = format!("http://127.0.0.1:{gateway_port}");
     let http = reqwest::Client::new();

@@ -18,7 +18,7 @@ use workspace_service::example_worker::{Worker, WorkerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_runtime::telemetry::init();
+    let _telemetry = service_runtime::telemetry::init("example-worker");
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
