@@ -244,6 +244,8 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         service_runtime::trace::TRACEPARENT,
         HeaderValue::from_str(&trace.traceparent()).expect("hex and dashes"),
     );
+    // Probes and scrapes every few seconds would drown the log.
+    let routine = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
@@ -252,7 +254,9 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         .get::<crate::metrics::RouteLabel>()
         .map_or("", |r| r.0.as_str());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
+    if routine {
+        tracing::debug!(parent: &span, status, route, latency_ms, "request finished");
+    } else if status >= 500 {
         tracing::warn!(parent: &span, status, route, latency_ms, "request finished");
     } else {
         tracing::info!(parent: &span, status, route, latency_ms, "request finished");

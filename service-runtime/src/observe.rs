@@ -228,8 +228,13 @@ impl Drop for Completion {
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        // Probes and exploration every few seconds would drown the log.
+        let routine = labels.method.starts_with("grpc.health.")
+            || labels.method.starts_with("grpc.reflection.");
         if matches!(code, "INTERNAL" | "UNKNOWN" | "DATA_LOSS" | "UNAVAILABLE") {
             tracing::warn!(parent: &self.span, code, latency_ms, "rpc finished");
+        } else if routine {
+            tracing::debug!(parent: &self.span, code, latency_ms, "rpc finished");
         } else {
             tracing::info!(parent: &self.span, code, latency_ms, "rpc finished");
         }
