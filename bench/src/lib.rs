@@ -1,0 +1,13 @@
+//! The load harness of the benchmarks (issue "Benchmarks").
+//!
+//! - [`load`]: the one load engine every scenario uses, over HTTP through
+//!   the gateway and over gRPC straight to the services alike, so their
+//!   figures compare: closed loop (a fixed number of clients, each sending
+//!   its next request when the last is answered) or open loop (requests at
+//!   a fixed rate, latency measured from when each was due, so a stalled
+//!   server cannot hide its stall), a warm-up that is not recorded, and a
+//!   latency histogram (`hdrhistogram`).
+//!
+//! The stack runner, the scenarios and the report come next.
+
+pub mod load;
