@@ -8,6 +8,10 @@
 //!   server cannot hide its stall), a warm-up that is not recorded, and a
 //!   latency histogram (`hdrhistogram`).
 //!
-//! The stack runner, the scenarios and the report come next.
+//! - [`stack`]: PostgreSQL and the three release binaries, started and
+//!   stopped by the harness.
+//!
+//! The binary (`src/main.rs`) runs the scenarios and writes the report.
 
 pub mod load;
+pub mod stack;

@@ -1,0 +1,352 @@
+//! `bench`: starts the release binaries against a PostgreSQL of its own,
+//! seeds data, runs the scenarios with one load engine over HTTP and gRPC,
+//! measures the reference limits in the same run, and writes the figures as
+//! ratios to a Markdown file. It builds nothing: build first with
+//! `cargo build --release -p auth-service -p workspace-service -p gateway -p bench`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::load::{self, Mode, Report, Settings};
+use bench::stack::Stack;
+use clap::Parser;
+use proto::workspace::v1 as pb;
+use proto::workspace::v1::conversation_service_client::ConversationServiceClient;
+use serde_json::{Value, json};
+
+/// Benchmarks of the stack; see BENCHMARKS.md.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// Short runs (a smoke test, under 2 minutes); figures are rough.
+    #[arg(long)]
+    quick: bool,
+    /// Where the report is written.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// Where the release binaries are (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Concurrent clients of the throughput scenarios (and of pgbench).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+}
+
+/// One row of the report.
+struct Row {
+    scenario: &'static str,
+    figure: String,
+    target: &'static str,
+    verdict: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let bin_dir = match &cli.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the binary's directory")?
+            .to_owned(),
+    };
+    let (warm_up, duration) = if cli.quick {
+        (Duration::from_millis(500), Duration::from_secs(2))
+    } else {
+        (Duration::from_secs(3), Duration::from_secs(15))
+    };
+    eprintln!("starting the stack from {}", bin_dir.display());
+    let stack = Stack::start(&bin_dir).await?;
+    let closed = Settings {
+        mode: Mode::Closed {
+            clients: cli.clients,
+        },
+        warm_up,
+        duration,
+    };
+    let mut rows = Vec::new();
+
+    // Seed: a user, a token, a conversation.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.clients * 2)
+        .build()?;
+    let credentials = json!({"email": "bench@example.com", "password": "correct horse battery"});
+    let registered = http
+        .post(format!("{}/v1/auth/register", stack.gateway))
+        .json(&credentials)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status().is_success(),
+        "register: {}",
+        registered.status()
+    );
+    let login: Value = http
+        .post(format!("{}/v1/auth/login", stack.gateway))
+        .json(&credentials)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .context("login gave no token")?
+        .to_owned();
+    let conversation: Value = http
+        .post(format!("{}/v1/conversations", stack.gateway))
+        .bearer_auth(&token)
+        .json(&json!({"title": "benchmark"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let conversation_id = conversation["conversation"]["conversation_id"]
+        .as_str()
+        .with_context(|| format!("no conversation id in {conversation}"))?
+        .to_owned();
+
+    // Reference: PostgreSQL's own select-only throughput at the same clients.
+    eprintln!("pgbench -S");
+    let pgbench_tps = pgbench_select_only(&stack, cli.clients, duration).await?;
+
+    // Get one conversation, HTTP through the gateway.
+    eprintln!("get conversation over HTTP");
+    let url = format!("{}/v1/conversations/{conversation_id}", stack.gateway);
+    let via_gateway = load::run(closed, {
+        let (http, token) = (http.clone(), token.clone());
+        move |_| {
+            let request = http.get(&url).bearer_auth(&token).send();
+            async move { ok_status(request.await) }
+        }
+    })
+    .await;
+    rows.push(Row {
+        scenario: "get one conversation by id, HTTP via gateway",
+        figure: format!(
+            "{:.0} req/s ÷ pgbench -S {:.0} tps = **{:.2}** (p99 {:.1} ms)",
+            via_gateway.per_second(),
+            pgbench_tps,
+            via_gateway.per_second() / pgbench_tps,
+            via_gateway.quantile_ms(0.99)
+        ),
+        target: "≥ 0.5",
+        verdict: verdict(via_gateway.per_second() / pgbench_tps >= 0.5, &via_gateway),
+    });
+
+    // The same call, gRPC straight to the workspace-service.
+    eprintln!("get conversation over gRPC");
+    let channel = tonic::transport::Endpoint::from_shared(stack.workspace.clone())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let direct = load::run(closed, {
+        let (client, token, id) = (
+            ConversationServiceClient::new(channel),
+            token.clone(),
+            conversation_id.clone(),
+        );
+        move |_| {
+            let mut client = client.clone();
+            let mut request = tonic::Request::new(pb::GetConversationRequest {
+                conversation_id: id.clone(),
+            });
+            let bearer = format!("Bearer {token}").parse().expect("ASCII");
+            request.metadata_mut().insert("authorization", bearer);
+            async move {
+                client
+                    .get_conversation(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+            }
+        }
+    })
+    .await;
+    let ratio = via_gateway.per_second() / direct.per_second();
+    rows.push(Row {
+        scenario: "same call, gRPC direct vs via gateway",
+        figure: format!(
+            "gateway {:.0} req/s ÷ direct {:.0} req/s = **{ratio:.2}** (direct p99 {:.1} ms)",
+            via_gateway.per_second(),
+            direct.per_second(),
+            direct.quantile_ms(0.99)
+        ),
+        target: "≥ 0.8",
+        verdict: verdict(ratio >= 0.8, &direct),
+    });
+
+    // GET /v1/auth/me through the gateway.
+    eprintln!("get me over HTTP");
+    let me_url = format!("{}/v1/auth/me", stack.gateway);
+    let me = load::run(closed, {
+        let (http, token) = (http.clone(), token.clone());
+        move |_| {
+            let request = http.get(&me_url).bearer_auth(&token).send();
+            async move { ok_status(request.await) }
+        }
+    })
+    .await;
+    rows.push(Row {
+        scenario: "`GET /v1/auth/me` via gateway",
+        figure: format!(
+            "**{:.0} req/s**, p50 {:.1} ms, p99 {:.1} ms",
+            me.per_second(),
+            me.quantile_ms(0.5),
+            me.quantile_ms(0.99)
+        ),
+        target: "record",
+        verdict: verdict(true, &me),
+    });
+
+    let report = render(&cli, &stack, pgbench_tps, &rows).await;
+    std::fs::write(&cli.out, report).with_context(|| format!("writing {}", cli.out.display()))?;
+    eprintln!("wrote {}", cli.out.display());
+    Ok(())
+}
+
+/// Ok for a 2xx answer.
+fn ok_status(response: Result<reqwest::Response, reqwest::Error>) -> Result<(), String> {
+    match response {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// "met", "missed", or the errors that make the figure meaningless.
+fn verdict(met: bool, report: &Report) -> String {
+    if report.errors > 0 {
+        return format!(
+            "{} errors (first: {})",
+            report.errors,
+            report.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    if met { "met" } else { "missed" }.to_owned()
+}
+
+/// `pgbench -S` (select-only) against the stack's PostgreSQL: transactions
+/// per second, without the initial connection time.
+async fn pgbench_select_only(
+    stack: &Stack,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let pgbench = find_pgbench(&stack.pg_bin).context("pgbench not found (Debian: postgresql)")?;
+    let port = stack.pg_port.to_string();
+    let common = ["-h", "127.0.0.1", "-p", &port, "-U", "postgres"];
+    let init = tokio::process::Command::new(&pgbench)
+        .args(common)
+        .args(["-i", "-q", "-s", "10", "pgbench"])
+        .output()
+        .await
+        .context("running pgbench")?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .min(clients)
+        .to_string();
+    let run = tokio::process::Command::new(&pgbench)
+        .args(common)
+        .args([
+            "-S",
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads,
+            "-T",
+            &duration.as_secs().max(1).to_string(),
+            "pgbench",
+        ])
+        .output()
+        .await?;
+    let out = String::from_utf8_lossy(&run.stdout);
+    anyhow::ensure!(
+        run.status.success(),
+        "pgbench -S: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out.lines()
+        .find_map(|line| {
+            line.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|tps| tps.parse().ok())
+        })
+        .with_context(|| format!("no tps in pgbench's output: {out}"))
+}
+
+/// `pgbench` beside the server binaries (following a symlink to their real
+/// directory), in Debian's versioned directories, or on `PATH`.
+fn find_pgbench(pg_bin: &std::path::Path) -> Option<PathBuf> {
+    let mut candidates = vec![pg_bin.join("pgbench")];
+    if let Ok(real) = std::fs::canonicalize(pg_bin.join("postgres"))
+        && let Some(dir) = real.parent()
+    {
+        candidates.push(dir.join("pgbench"));
+    }
+    if let Ok(versions) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut dirs: Vec<PathBuf> = versions.flatten().map(|e| e.path()).collect();
+        dirs.sort();
+        candidates.extend(dirs.into_iter().rev().map(|d| d.join("bin/pgbench")));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("pgbench")));
+    }
+    candidates.into_iter().find(|c| c.is_file())
+}
+
+/// The Markdown report: machine facts, then the table.
+async fn render(cli: &Cli, stack: &Stack, pgbench_tps: f64, rows: &[Row]) -> String {
+    let command = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let postgres = command(
+        stack.pg_bin.join("postgres").to_str().unwrap_or("postgres"),
+        &["--version"],
+    );
+    let mut text = String::new();
+    text.push_str("# Benchmarks\n\n");
+    text.push_str(&format!(
+        "Written by `bench{}` on {} at commit `{}`.\n\n",
+        if cli.quick { " --quick" } else { "" },
+        command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        command("git", &["rev-parse", "--short", "HEAD"]),
+    ));
+    text.push_str(&format!(
+        "Machine: {cores} cores, {cpu}; {}; {postgres}. Clients: {}; bcrypt cost {} on {} threads. pgbench -S (scale 10): {pgbench_tps:.0} tps.\n\n",
+        command("rustc", &["--version"]),
+        cli.clients,
+        stack.bcrypt_cost,
+        stack.bcrypt_concurrency,
+    ));
+    text.push_str(
+        "| scenario | figure (ratios measured in this run) | target | |\n|---|---|---|---|\n",
+    );
+    for row in rows {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            row.scenario, row.figure, row.target, row.verdict
+        ));
+    }
+    text
+}
