@@ -198,10 +198,97 @@ async fn main() -> anyhow::Result<()> {
         verdict: verdict(true, &me),
     });
 
+    // Login storm: 64 clients signing in at once. Logins are bcrypt-bound,
+    // so the limit is the hashing pool: its size ÷ the time of one hash.
+    eprintln!("one bcrypt hash");
+    let hash_time = one_hash_time(stack.bcrypt_cost).await;
+    let hash_limit = stack.bcrypt_concurrency as f64 / hash_time.as_secs_f64();
+    // Quick runs are too short for 64 queued hashes to drain: 8 clients.
+    let storm_clients = if cli.quick { 8 } else { 64 };
+    let storm_settings = Settings {
+        mode: Mode::Closed {
+            clients: storm_clients,
+        },
+        warm_up,
+        duration,
+    };
+    let login_url = format!("{}/v1/auth/login", stack.gateway);
+    let storm = || {
+        let (http, url, body) = (http.clone(), login_url.clone(), credentials.clone());
+        load::run(storm_settings, move |_| {
+            let request = http.post(&url).json(&body).send();
+            async move { ok_status(request.await) }
+        })
+    };
+    eprintln!("login storm");
+    let alone = storm().await;
+    let ratio = alone.per_second() / hash_limit;
+    rows.push(Row {
+        scenario: "login storm (64 concurrent logins)",
+        figure: format!(
+            "{storm_clients} clients: {:.1} logins/s ÷ ({} hashing threads ÷ {:.0} ms per hash = {hash_limit:.1}/s) = **{ratio:.2}**",
+            alone.per_second(),
+            stack.bcrypt_concurrency,
+            hash_time.as_secs_f64() * 1000.0
+        ),
+        target: "≥ 0.9",
+        verdict: verdict(ratio >= 0.9, &alone),
+    });
+
+    // The same storm, with `GET me` at a steady 50 per second meanwhile.
+    eprintln!("login storm with GET me");
+    let me_during = Settings {
+        mode: Mode::Open {
+            per_second: 50.0,
+            max_in_flight: 256,
+        },
+        warm_up,
+        duration,
+    };
+    let me_url = format!("{}/v1/auth/me", stack.gateway);
+    let (_, me_in_storm) = tokio::join!(
+        storm(),
+        load::run(me_during, {
+            let (http, token) = (http.clone(), token.clone());
+            move |_| {
+                let request = http.get(&me_url).bearer_auth(&token).send();
+                async move { ok_status(request.await) }
+            }
+        })
+    );
+    let p99 = me_in_storm.quantile_ms(0.99);
+    rows.push(Row {
+        scenario: "login storm + `GET me` at the same time",
+        figure: format!(
+            "p99 of `me` **{p99:.1} ms** (p50 {:.1} ms, {} dropped)",
+            me_in_storm.quantile_ms(0.5),
+            me_in_storm.dropped
+        ),
+        target: "≤ 50 ms",
+        verdict: verdict(p99 <= 50.0, &me_in_storm),
+    });
+
     let report = render(&cli, &stack, pgbench_tps, &rows).await;
     std::fs::write(&cli.out, report).with_context(|| format!("writing {}", cli.out.display()))?;
     eprintln!("wrote {}", cli.out.display());
     Ok(())
+}
+
+/// The time of one bcrypt hash at `cost` on one thread (the fastest of
+/// three, on a blocking thread while nothing else runs).
+async fn one_hash_time(cost: u32) -> Duration {
+    tokio::task::spawn_blocking(move || {
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let _ = bcrypt::hash("correct horse battery", cost);
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Ok for a 2xx answer.

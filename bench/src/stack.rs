@@ -155,6 +155,9 @@ impl Stack {
                 ("GATEWAY_RATE_LIMIT_PER_USER", "0".into()),
                 ("GATEWAY_MAX_CONCURRENT_REQUESTS", "100000".into()),
                 ("GATEWAY_UPLOAD_LIMIT_BYTES", (2u64 << 30).to_string()),
+                // 64 logins queued for 2 hashing threads wait longer than the
+                // default 10 s deadline: the storm measures throughput.
+                ("GATEWAY_UPSTREAM_TIMEOUT_MS", "120000".into()),
             ],
         )?;
         stack.wait_ready().await?;
