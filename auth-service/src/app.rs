@@ -212,17 +212,9 @@ impl Application {
 
 /// The service's own gauges, read at each scrape.
 fn register_metrics(registry: &mut service_runtime::metrics::Registry, state: &AppState) {
-    use service_runtime::metrics::{GaugeFn, PoolStatus, to_i64};
+    use service_runtime::metrics::{GaugeFn, to_i64};
     let pool = state.pool.clone();
-    service_runtime::metrics::register_pool(registry, move || {
-        let status = pool.status();
-        PoolStatus {
-            max_size: status.max_size,
-            size: status.size,
-            idle: status.available,
-            waiting: status.waiting,
-        }
-    });
+    service_runtime::metrics::register_pool(registry, move || pool.status().into());
     let hasher = state.hasher.clone();
     registry.register_collector(Box::new(GaugeFn::single(
         "bcrypt_queue_depth",

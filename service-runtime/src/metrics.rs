@@ -84,6 +84,17 @@ pub struct PoolStatus {
     pub waiting: usize,
 }
 
+impl From<deadpool::Status> for PoolStatus {
+    fn from(status: deadpool::Status) -> Self {
+        Self {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+}
+
 /// Registers the gauges of a database pool: `db_pool_connections` by state
 /// (`in_use`, `idle`), `db_pool_max_connections` and
 /// `db_pool_waiting_requests`, read from `status` at each scrape.

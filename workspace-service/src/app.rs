@@ -267,17 +267,9 @@ fn register_metrics(
     registry: &mut service_runtime::metrics::Registry,
     state: &AppState,
 ) -> TaskCounts {
-    use service_runtime::metrics::{GaugeFn, PoolStatus};
+    use service_runtime::metrics::GaugeFn;
     let pool = state.pool.clone();
-    service_runtime::metrics::register_pool(registry, move || {
-        let status = pool.status();
-        PoolStatus {
-            max_size: status.max_size,
-            size: status.size,
-            idle: status.available,
-            waiting: status.waiting,
-        }
-    });
+    service_runtime::metrics::register_pool(registry, move || pool.status().into());
     let counts = TaskCounts::default();
     let read = counts.clone();
     registry.register_collector(Box::new(GaugeFn::new(

@@ -412,3 +412,29 @@ async fn the_service_waits_for_its_database_and_outlives_a_restart() {
     drop(db);
     stop(cluster).await;
 }
+
+/// `workspace-service health`, as a container health check runs it.
+async fn health_check(addr: &str) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_workspace-service"))
+        .arg("health")
+        .env_clear()
+        .env("WORKSPACE_LISTEN_ADDR", addr)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_health_subcommand_passes_a_serving_service_and_fails_a_missing_one() {
+    let stack = spawn_stack().await;
+    let serving = health_check(&stack.addr.to_string()).await;
+    assert!(serving.status.success(), "{serving:?}");
+    // Nothing listens there: exit 1, saying why.
+    let missing = health_check(&format!("127.0.0.1:{}", free_port())).await;
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stdout).contains("cannot connect"),
+        "{missing:?}"
+    );
+}
