@@ -4,6 +4,12 @@
 //! we do not hold (a key rotation), but at most once per
 //! [`VerifierSettings::min_refresh_interval`], so a flood of tokens with forged
 //! key ids cannot hammer the auth-service.
+//!
+//! A token that verified is remembered by its SHA-256 digest until it
+//! expires, so the signature of a token used again and again (every request
+//! of a client) is checked once per process, not on each request. Revocation
+//! and expiry are checked on every use, cached or not, and a change of the
+//! published key set forgets every remembered token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use proto::auth::v1::{GetJwksRequest, Jwk, auth_service_client::AuthServiceClient};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use tonic::transport::Channel;
 
@@ -112,6 +119,8 @@ struct Inner {
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
     revocations: Option<RevocationList>,
+    /// Tokens that verified, by digest: their claims.
+    verified: quick_cache::sync::Cache<[u8; 32], Claims>,
     /// When the keys were last fetched and whether that worked; held while
     /// fetching so that concurrent misses share one fetch.
     last_fetch: Mutex<Option<(Instant, bool)>>,
@@ -141,6 +150,7 @@ impl Verifier {
                 validation,
                 keys: RwLock::new(HashMap::new()),
                 revocations: None,
+                verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
                 last_fetch: Mutex::new(None),
             }),
         }
@@ -166,6 +176,36 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let claims = match self.inner.verified.get(&digest) {
+            Some(claims) => {
+                if !unexpired(&claims, now(), self.inner.validation.leeway) {
+                    self.inner.verified.remove(&digest);
+                    return Err(VerifyError::Expired);
+                }
+                claims
+            }
+            None => {
+                let claims = self.verify_signature(token).await?;
+                self.inner.verified.insert(digest, claims.clone());
+                claims
+            }
+        };
+        if let (Some(revocations), Some(sid)) = (&self.inner.revocations, claims.sid)
+            && revocations.is_revoked(sid)
+        {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// How many verified tokens are remembered.
+    pub fn remembered(&self) -> usize {
+        self.inner.verified.len()
+    }
+
+    /// The full check: header, key, signature and claims.
+    async fn verify_signature(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         // Pinned: only the algorithm of our keys, whatever the header says.
         if header.alg != Algorithm::EdDSA {
@@ -179,15 +219,9 @@ impl Verifier {
                 self.key(&kid).await.ok_or(VerifyError::UnknownKey)?
             }
         };
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
-            .map_err(|e| classify(e.kind()))?
-            .claims;
-        if let (Some(revocations), Some(sid)) = (&self.inner.revocations, claims.sid)
-            && revocations.is_revoked(sid)
-        {
-            return Err(VerifyError::Revoked);
-        }
-        Ok(claims)
+        jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+            .map(|data| data.claims)
+            .map_err(|e| classify(e.kind()))
     }
 
     /// Verifies a user's access token (not a service token).
@@ -251,9 +285,32 @@ impl Verifier {
                 Err(e) => tracing::warn!(kid = %jwk.kid, error = %e, "skipping a malformed key"),
             }
         }
-        *self.inner.keys.write().await = keys;
+        let mut held = self.inner.keys.write().await;
+        let changed = held.len() != keys.len() || keys.keys().any(|kid| !held.contains_key(kid));
+        *held = keys;
+        if changed {
+            // A key withdrawn (say, compromised) must not keep vouching for
+            // the tokens it signed.
+            self.inner.verified.clear();
+        }
         Ok(())
     }
+}
+
+/// How many verified tokens are remembered at most (about 400 bytes each).
+const VERIFIED_CAPACITY: usize = 50_000;
+
+/// Seconds since the epoch.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Whether remembered `claims` are still unexpired at `now`, with the same
+/// leeway as the full check.
+fn unexpired(claims: &Claims, now: i64, leeway: u64) -> bool {
+    claims.exp.saturating_add(leeway as i64) >= now
 }
 
 fn classify(kind: &jsonwebtoken::errors::ErrorKind) -> VerifyError {
@@ -268,5 +325,35 @@ fn classify(kind: &jsonwebtoken::errors::ErrorKind) -> VerifyError {
         | ErrorKind::InvalidSubject
         | ErrorKind::MissingRequiredClaim(_) => VerifyError::Claims,
         _ => VerifyError::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: Uuid::nil(),
+            sid: None,
+            jti: Uuid::nil(),
+            iat: 0,
+            exp,
+            iss: "i".into(),
+            aud: "a".into(),
+            email: None,
+            is_superuser: false,
+            scope: None,
+            token_type: TokenType::Access,
+        }
+    }
+
+    #[test]
+    fn remembered_claims_expire_with_the_same_leeway_as_the_full_check() {
+        assert!(unexpired(&claims(1000), 1000, 0));
+        assert!(!unexpired(&claims(1000), 1001, 0));
+        assert!(unexpired(&claims(1000), 1005, 5));
+        assert!(!unexpired(&claims(1000), 1006, 5));
     }
 }

@@ -323,3 +323,69 @@ async fn keys_unavailable_at_start_are_fetched_again_soon_not_after_the_full_int
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 5);
 }
+
+/// Serves whatever `published` holds at the time of the fetch.
+struct Rotating(Arc<std::sync::Mutex<Vec<Jwk>>>);
+
+impl KeySource for Rotating {
+    fn fetch(&self) -> BoxFuture<'_, Result<Vec<Jwk>, String>> {
+        let keys = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(keys) })
+    }
+}
+
+fn settings() -> VerifierSettings {
+    VerifierSettings {
+        issuer: "auth-service".into(),
+        audience: "backbone".into(),
+        leeway: Duration::from_secs(5),
+        min_refresh_interval: Duration::from_secs(60),
+    }
+}
+
+#[tokio::test]
+async fn a_token_used_again_is_remembered_not_verified_again() {
+    let k = key("k1");
+    let (verifier, _) = verifier(&[&k]);
+    let token = sign(&k, &claims());
+    let first = verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.verify(&token).await.unwrap(), first);
+    assert_eq!(verifier.remembered(), 1);
+    // A refused token is not remembered.
+    let mut expired = claims();
+    expired.exp = now() - 60;
+    assert!(verifier.verify(&sign(&k, &expired)).await.is_err());
+    assert_eq!(verifier.remembered(), 1);
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_session_is_revoked() {
+    let k = key("k1");
+    let revocations = access::RevocationList::new();
+    let verifier = Verifier::with_revocations(
+        Rotating(Arc::new(std::sync::Mutex::new(vec![k.jwk.clone()]))),
+        settings(),
+        revocations.clone(),
+    );
+    let claims = claims();
+    let token = sign(&k, &claims);
+    assert!(verifier.verify(&token).await.is_ok());
+    revocations.revoke(claims.sid.unwrap(), claims.exp);
+    assert_eq!(verifier.verify(&token).await, Err(VerifyError::Revoked));
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_no_longer_vouches_for_remembered_tokens() {
+    let (old, new) = (key("old"), key("new"));
+    let published = Arc::new(std::sync::Mutex::new(vec![old.jwk.clone()]));
+    let verifier = Verifier::new(Rotating(published.clone()), settings());
+    let token = sign(&old, &claims());
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(verifier.remembered(), 1);
+    // The old key is withdrawn; the verifier learns it at its next fetch.
+    *published.lock().unwrap() = vec![new.jwk.clone()];
+    verifier.refresh().await.unwrap();
+    assert_eq!(verifier.remembered(), 0);
+    assert_eq!(verifier.verify(&token).await, Err(VerifyError::UnknownKey));
+    assert!(verifier.verify(&sign(&new, &claims())).await.is_ok());
+}

@@ -17,7 +17,6 @@ use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 
@@ -195,11 +194,11 @@ impl Application {
             },
             state.config.drain,
         );
-        let server = tonic::transport::Server::builder()
+        let server = service_runtime::grpc::server()
             .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))
             .layer(AccessLayer::new(verifier))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop);
+            .serve_with_incoming_shutdown(service_runtime::grpc::incoming(self.listener), stop);
         service_runtime::grpc::serve_until(server, deadline)
             .await
             .context("gRPC server failed")?;

@@ -15,3 +15,4 @@
 
 pub mod load;
 pub mod stack;
+pub mod tasks;

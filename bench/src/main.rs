@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
     // Get one conversation, HTTP through the gateway.
     eprintln!("get conversation over HTTP");
     let url = format!("{}/v1/conversations/{conversation_id}", stack.gateway);
+    let cpu_before = stack.cpu_times();
     let via_gateway = load::run(closed, {
         let (http, token) = (http.clone(), token.clone());
         move |_| {
@@ -120,6 +121,31 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
+    // The CPU each part spent per request (warm-up included in both counts).
+    let cpu_after = stack.cpu_times();
+    let requests =
+        via_gateway.ok as f64 * (warm_up + duration).as_secs_f64() / duration.as_secs_f64();
+    let per_request: Vec<(&str, f64)> = cpu_after
+        .parts
+        .iter()
+        .map(|(part, _)| (*part, cpu_after.since(&cpu_before, part) / requests * 1e6))
+        .collect();
+    let total_us: f64 = per_request.iter().map(|(_, us)| us).sum();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from) as f64;
+    let cpu_row = Row {
+        scenario: "where the CPU of that call goes",
+        figure: format!(
+            "per request: {} = **{total_us:.0} µs**; pgbench -S: {cores} cores ÷ {pgbench_tps:.0} tps = **{:.0} µs** per transaction (client and server)",
+            per_request
+                .iter()
+                .map(|(part, us)| format!("{part} {us:.0} µs"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cores / pgbench_tps * 1e6
+        ),
+        target: "explains the first row",
+        verdict: "recorded".into(),
+    };
     rows.push(Row {
         scenario: "get one conversation by id, HTTP via gateway",
         figure: format!(
@@ -132,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         target: "≥ 0.5",
         verdict: verdict(via_gateway.per_second() / pgbench_tps >= 0.5, &via_gateway),
     });
+    rows.push(cpu_row);
 
     // The same call, gRPC straight to the workspace-service.
     eprintln!("get conversation over gRPC");
@@ -141,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let direct = load::run(closed, {
         let (client, token, id) = (
-            ConversationServiceClient::new(channel),
+            ConversationServiceClient::new(channel.clone()),
             token.clone(),
             conversation_id.clone(),
         );
@@ -173,6 +200,29 @@ async fn main() -> anyhow::Result<()> {
         ),
         target: "≥ 0.8",
         verdict: verdict(ratio >= 0.8, &direct),
+    });
+
+    // The HTTP figure again with `wrk`, an HTTP load tool from outside the
+    // project, at the same connections and duration.
+    eprintln!("get conversation over HTTP with wrk");
+    let url = format!("{}/v1/conversations/{conversation_id}", stack.gateway);
+    rows.push(match wrk(&url, &token, cli.clients, duration).await {
+        Ok(wrk_rps) => Row {
+            scenario: "same call, cross-checked with `wrk`",
+            figure: format!(
+                "wrk {wrk_rps:.0} req/s ÷ this harness {:.0} req/s = **{:.2}**",
+                via_gateway.per_second(),
+                wrk_rps / via_gateway.per_second()
+            ),
+            target: "record",
+            verdict: "recorded".into(),
+        },
+        Err(e) => Row {
+            scenario: "same call, cross-checked with `wrk`",
+            figure: format!("not measured: {e}"),
+            target: "record",
+            verdict: "—".into(),
+        },
     });
 
     // GET /v1/auth/me through the gateway.
@@ -268,7 +318,9 @@ async fn main() -> anyhow::Result<()> {
         verdict: verdict(p99 <= 50.0, &me_in_storm),
     });
 
-    // A large upload then download through the gateway, against the disk.
+    // A large upload then download through the gateway, against the disk
+    // (before the task scenarios, whose million rows PostgreSQL writes out
+    // in the background for a while).
     let size: u64 = if cli.quick { 64 << 20 } else { 1 << 30 };
     eprintln!("raw disk write of {} MiB", size >> 20);
     let disk = disk_write_mb_per_s(&stack.dir.path().join("disk-probe"), size).await?;
@@ -322,10 +374,254 @@ async fn main() -> anyhow::Result<()> {
         },
     });
 
+    // Listing tasks: the first page with a status filter, for a user with
+    // few tasks and one with very many (seeded in the database directly).
+    let (few, many): (u64, u64) = if cli.quick {
+        (10_000, 100_000)
+    } else {
+        (10_000, 1_000_000)
+    };
+    let mut list_p50 = Vec::new();
+    let latency = Settings {
+        mode: Mode::Closed { clients: 1 },
+        warm_up,
+        duration,
+    };
+    let mut many_token = String::new();
+    for (n, email) in [
+        (few, "few-tasks@example.com"),
+        (many, "many-tasks@example.com"),
+    ] {
+        let (user_token, user_id) = sign_up(&http, &stack.gateway, email).await?;
+        eprintln!("seeding {n} tasks");
+        let seeding = std::time::Instant::now();
+        bench::tasks::seed_finished(&stack, &user_id, n).await?;
+        eprintln!(
+            "seeded in {:.1} s; listing",
+            seeding.elapsed().as_secs_f64()
+        );
+        let url = format!("{}/v1/tasks?status=completed&page_size=20", stack.gateway);
+        let report = load::run(latency, {
+            let (http, token) = (http.clone(), user_token.clone());
+            move |_| {
+                let request = http.get(&url).bearer_auth(&token).send();
+                async move { ok_status(request.await) }
+            }
+        })
+        .await;
+        list_p50.push(report);
+        many_token = user_token;
+    }
+    let ratio = list_p50[1].quantile_ms(0.5) / list_p50[0].quantile_ms(0.5);
+    rows.push(Row {
+        scenario: "list tasks, first page with a status filter, one user holding 10 k vs 1 M tasks",
+        figure: format!(
+            "p50 at {} ({:.2} ms) ÷ p50 at {} ({:.2} ms) = **{ratio:.2}**",
+            count(many),
+            list_p50[1].quantile_ms(0.5),
+            count(few),
+            list_p50[0].quantile_ms(0.5),
+        ),
+        target: "≤ 2",
+        verdict: verdict(ratio <= 2.0, &list_p50[1]),
+    });
+
+    eprintln!("task stats");
+    let stats_url = format!("{}/v1/tasks:stats", stack.gateway);
+    let stats = load::run(latency, {
+        let (http, token) = (http.clone(), many_token.clone());
+        move |_| {
+            let request = http.get(&stats_url).bearer_auth(&token).send();
+            async move { ok_status(request.await) }
+        }
+    })
+    .await;
+    rows.push(Row {
+        scenario: "task stats (`/v1/tasks:stats`) at 1 M tasks",
+        figure: format!(
+            "at {}: p50 **{:.2} ms** (p99 {:.2} ms)",
+            count(many),
+            stats.quantile_ms(0.5),
+            stats.quantile_ms(0.99)
+        ),
+        target: "≤ 5 ms",
+        verdict: verdict(stats.quantile_ms(0.5) <= 5.0, &stats),
+    });
+
+    // Workers: a service account with tasks.process, 8 of them draining a
+    // queue over gRPC.
+    eprintln!("workers");
+    let (client_id, client_secret) = stack
+        .create_service_account("bench-worker", "tasks.process")
+        .await?;
+    let auth_channel = tonic::transport::Endpoint::from_shared(stack.auth.clone())?
+        .connect()
+        .await?;
+    let service_token = proto::auth::v1::auth_service_client::AuthServiceClient::new(auth_channel)
+        .issue_service_token(proto::auth::v1::IssueServiceTokenRequest {
+            client_id,
+            client_secret,
+        })
+        .await?
+        .into_inner()
+        .access_token;
+    let (owner_token, _) = sign_up(&http, &stack.gateway, "queue-owner@example.com").await?;
+    let queued = if cli.quick { 300 } else { 3_000 };
+    let drained =
+        bench::tasks::drain_queue(channel.clone(), &owner_token, &service_token, queued, 8).await?;
+    rows.push(Row {
+        scenario: "8 workers claim + complete tasks",
+        figure: format!(
+            "{} of {queued} tasks in {:.2} s: **{:.0} tasks/s**; claimed twice: **{}**",
+            drained.completed,
+            drained.elapsed.as_secs_f64(),
+            drained.completed as f64 / drained.elapsed.as_secs_f64(),
+            drained.claimed_twice
+        ),
+        target: "record",
+        verdict: if drained.claimed_twice == 0 && drained.completed == queued && drained.errors == 0
+        {
+            "recorded; none twice, none lost".into()
+        } else {
+            format!("{} errors, {} twice", drained.errors, drained.claimed_twice)
+        },
+    });
+
+    rows.push(verify_row());
+
     let report = render(&cli, &stack, pgbench_tps, &rows).await;
     std::fs::write(&cli.out, report).with_context(|| format!("writing {}", cli.out.display()))?;
     eprintln!("wrote {}", cli.out.display());
     Ok(())
+}
+
+/// Registers and signs in `email`: (access token, user id).
+async fn sign_up(
+    http: &reqwest::Client,
+    gateway: &str,
+    email: &str,
+) -> anyhow::Result<(String, String)> {
+    let credentials = json!({"email": email, "password": "correct horse battery"});
+    let registered = http
+        .post(format!("{gateway}/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status().is_success(),
+        "register: {}",
+        registered.status()
+    );
+    let login: Value = http
+        .post(format!("{gateway}/v1/auth/login"))
+        .json(&credentials)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_owned();
+    let me: Value = http
+        .get(format!("{gateway}/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = me["user"]["user_id"]
+        .as_str()
+        .with_context(|| format!("no user id in {me}"))?;
+    Ok((token, id.to_owned()))
+}
+
+/// "10 k", "1 M".
+fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{} M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{} k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// `wrk` on `url` with `connections` connections: requests per second.
+async fn wrk(
+    url: &str,
+    token: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .min(connections);
+    let output = tokio::process::Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{}s", duration.as_secs().max(1)),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            url,
+        ])
+        .output()
+        .await
+        .context("wrk is not installed (Debian: wrk)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    anyhow::ensure!(
+        !stdout.contains("Non-2xx"),
+        "wrk saw non-2xx answers: {stdout}"
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rest| rest.trim().parse().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output: {stdout}"))
+}
+
+/// Token verification alone, from criterion's last estimates
+/// (`cargo bench -p access --bench verify`), when there are any.
+fn verify_row() -> Row {
+    let estimate = |name: &str| -> Option<(f64, std::time::SystemTime)> {
+        let path =
+            PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
+                .join("criterion/verify")
+                .join(name)
+                .join("new/estimates.json");
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        let estimates: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        Some((
+            estimates["median"]["point_estimate"].as_f64()? / 1000.0,
+            modified,
+        ))
+    };
+    match (estimate("first_use"), estimate("remembered")) {
+        (Some((cold, at)), Some((cached, _))) => {
+            let age = at.elapsed().map_or(0, |d| d.as_secs() / 60);
+            Row {
+                scenario: "token verification alone (micro-benchmark, `criterion`)",
+                figure: format!(
+                    "first use (signature checked) **{cold:.2} µs**, seen before (remembered) **{cached:.2} µs** per verify (medians; criterion run {age} min before this report)"
+                ),
+                target: "record",
+                verdict: "recorded".into(),
+            }
+        }
+        _ => Row {
+            scenario: "token verification alone (micro-benchmark, `criterion`)",
+            figure: "not measured in this run: `cargo bench -p access --bench verify`".into(),
+            target: "record",
+            verdict: "—".into(),
+        },
+    }
 }
 
 /// The time of one bcrypt hash at `cost` on one thread (the fastest of
@@ -566,6 +862,13 @@ async fn render(cli: &Cli, stack: &Stack, pgbench_tps: f64, rows: &[Row]) -> Str
             "| {} | {} | {} | {} |\n",
             row.scenario, row.figure, row.target, row.verdict
         ));
+    }
+    // What limits the figures, from profiles: kept with the harness, so
+    // that every report carries it.
+    let notes = concat!(env!("CARGO_MANIFEST_DIR"), "/NOTES.md");
+    if let Ok(notes) = std::fs::read_to_string(notes) {
+        text.push('\n');
+        text.push_str(&notes);
     }
     text
 }

@@ -27,6 +27,7 @@ pub struct Stack {
     /// How many hashes the auth-service computes at once.
     pub bcrypt_concurrency: usize,
     children: Vec<(&'static str, Child)>,
+    bin_dir: PathBuf,
     cluster: Option<LocalCluster>,
     /// Data of the run (cluster, files, key); removed at the end.
     pub dir: tempfile::TempDir,
@@ -103,6 +104,7 @@ impl Stack {
             bcrypt_cost,
             bcrypt_concurrency,
             children: Vec::new(),
+            bin_dir: bin_dir.to_owned(),
             cluster: Some(cluster),
             dir,
         };
@@ -220,6 +222,36 @@ impl Stack {
             .and_then(|(_, child)| child.id())
     }
 
+    /// Creates a service account with `scope` through the auth-service's
+    /// own command: (client id, client secret).
+    pub async fn create_service_account(
+        &self,
+        name: &str,
+        scope: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let output = Command::new(self.bin_dir.join("auth-service"))
+            .env_clear()
+            .env("AUTH_DATABASE_URL", self.database_url("auth"))
+            .env("RUST_LOG", "warn")
+            .args(["create-service-account", "--name", name, "--scope", scope])
+            .output()
+            .await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "create-service-account: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout)?;
+        let field = |name: &str| {
+            stdout
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::to_owned)
+                .with_context(|| format!("no {name} in the output"))
+        };
+        Ok((field("client_id=")?, field("client_secret=")?))
+    }
+
     /// A PostgreSQL URL of database `db`.
     pub fn database_url(&self, db: &str) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/{db}", self.pg_port)
@@ -247,4 +279,78 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// CPU time (user + system) each part of the system has used so far.
+#[derive(Debug, Clone, Default)]
+pub struct CpuTimes {
+    /// (part, seconds) for the harness itself and the three services.
+    pub parts: Vec<(&'static str, f64)>,
+    /// PostgreSQL's processes (the postmaster and its children): pid, seconds.
+    postgres: std::collections::HashMap<u32, f64>,
+}
+
+impl CpuTimes {
+    /// Seconds used by `part` since `earlier`.
+    /// `part` may be "postgres": its processes alive now, less what those
+    /// alive before had used then (a backend that ended in between is lost).
+    pub fn since(&self, earlier: &CpuTimes, part: &str) -> f64 {
+        if part == "postgres" {
+            return self
+                .postgres
+                .iter()
+                .map(|(pid, now)| now - earlier.postgres.get(pid).copied().unwrap_or(0.0))
+                .sum();
+        }
+        let of = |times: &CpuTimes| {
+            times
+                .parts
+                .iter()
+                .find(|(p, _)| *p == part)
+                .map_or(0.0, |(_, s)| *s)
+        };
+        of(self) - of(earlier)
+    }
+}
+
+/// Clock ticks per second of `/proc/*/stat` (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime of `pid`, and its parent's pid.
+fn cpu_of(pid: u32) -> Option<(f64, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state, ppid, ..., utime (14th
+    // field overall), stime (15th).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some((ticks / TICKS_PER_SECOND, ppid))
+}
+
+impl Stack {
+    /// The CPU time used so far by each part.
+    pub fn cpu_times(&self) -> CpuTimes {
+        let mut parts = vec![("harness", cpu_of(std::process::id()).map_or(0.0, |c| c.0))];
+        for name in ["gateway", "auth-service", "workspace-service"] {
+            let seconds = self.pid(name).and_then(cpu_of).map_or(0.0, |c| c.0);
+            parts.push((name, seconds));
+        }
+        let postmaster = self.cluster.as_ref().map(LocalCluster::pid);
+        let mut postgres = std::collections::HashMap::new();
+        if let (Some(postmaster), Ok(entries)) = (postmaster, std::fs::read_dir("/proc")) {
+            for entry in entries.flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                    continue;
+                };
+                if let Some((seconds, ppid)) = cpu_of(pid)
+                    && (pid == postmaster || ppid == postmaster)
+                {
+                    postgres.insert(pid, seconds);
+                }
+            }
+        }
+        parts.push(("postgres", 0.0));
+        CpuTimes { parts, postgres }
+    }
 }

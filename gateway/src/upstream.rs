@@ -113,6 +113,8 @@ fn endpoint(url: String) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url)?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
+        .initial_stream_window_size(service_runtime::grpc::STREAM_WINDOW)
+        .initial_connection_window_size(service_runtime::grpc::CONNECTION_WINDOW)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true))
 }

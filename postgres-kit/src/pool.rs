@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -54,6 +56,12 @@ pub enum PoolError {
     Build(#[from] diesel_async::pooled_connection::deadpool::BuildError),
 }
 
+/// A connection idle for longer than this is checked with a round trip
+/// before it is handed out; one used more recently is not (it cannot have
+/// gone stale unnoticed: an error marks it broken and the pool drops it).
+/// Checking every connection cost one extra round trip per request.
+pub const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(2);
+
 /// Builds the pool. No connection is made until one is needed, so a service
 /// can start before its database is up.
 pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolError> {
@@ -68,6 +76,9 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolErro
 
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     manager_config.custom_setup = Box::new(move |_url| connect(pg_config.clone()));
+    // Open transactions and broken connections are always caught; the test
+    // query runs only for idle connections (the hook below).
+    manager_config.recycling_method = RecyclingMethod::Fast;
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
     let pool = PgPool::builder(manager)
@@ -75,6 +86,23 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolErro
         .wait_timeout(Some(settings.wait_timeout))
         .create_timeout(Some(settings.connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
+        .pre_recycle(deadpool::managed::Hook::async_fn(
+            |conn: &mut AsyncPgConnection, metrics: &deadpool::managed::Metrics| {
+                let idle = metrics.last_used() >= VERIFY_AFTER_IDLE;
+                async move {
+                    if idle {
+                        use diesel_async::SimpleAsyncConnection;
+                        conn.batch_execute("SELECT 1").await.map_err(|e| {
+                            deadpool::managed::HookError::Message(
+                                format!("an idle connection failed its check: {e}").into(),
+                            )
+                        })?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            },
+        ))
         .build()?;
     Ok(pool)
 }

@@ -135,6 +135,29 @@ pub async fn serve_until<E>(
     }
 }
 
+/// HTTP/2 flow-control windows of our gRPC servers and clients: a stream
+/// may have this much unread data in flight before its sender waits. hyper's
+/// defaults (1 MiB per stream on a server, 64 KiB as the protocol starts)
+/// make a 1 MiB file chunk wait for a window update on every message.
+pub const STREAM_WINDOW: u32 = 4 << 20;
+/// The connection's window: a few streams at full speed.
+pub const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// A gRPC server builder with our flow-control windows.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+}
+
+/// The connections of `listener`, with Nagle's algorithm off. tonic sets
+/// its `tcp_nodelay` only on listeners it binds itself; without it, an
+/// answer written in two pieces waits for the client's delayed ACK (up to
+/// 40 ms on Linux): a page of tasks took 44 ms instead of 1 in `bench`.
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Binds `addr`, or explains which `variable` holds an address that cannot
 /// be listened on.
 pub async fn bind(

@@ -112,7 +112,12 @@ impl BlobStore {
         sha256: &str,
     ) -> anyhow::Result<BoxStream<'static, anyhow::Result<Bytes>>> {
         let result = self.store.get(&blob_path(sha256)).await?;
-        Ok(result.into_stream().map_err(anyhow::Error::from).boxed())
+        Ok(match result.payload {
+            object_store::GetResultPayload::File(file, _) => read_file(file),
+            object_store::GetResultPayload::Stream(stream) => {
+                stream.map_err(anyhow::Error::from).boxed()
+            }
+        })
     }
 
     /// Deletes a content (no error when it is already gone).
@@ -147,6 +152,25 @@ impl BlobStore {
         }
         Ok(objects)
     }
+}
+
+/// Bytes read from a local file at a time, each read on a blocking thread.
+/// (object_store's own stream reads 8 KiB per blocking call: downloads ran
+/// at a sixth of the disk's speed.)
+const READ_PIECE: u64 = 1 << 20;
+
+/// A local file as a stream of pieces of up to [`READ_PIECE`] bytes.
+fn read_file(file: std::fs::File) -> BoxStream<'static, anyhow::Result<Bytes>> {
+    futures::stream::try_unfold(file, |mut file| async move {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buffer = Vec::with_capacity(READ_PIECE as usize);
+            let read = (&mut file).take(READ_PIECE).read_to_end(&mut buffer)?;
+            Ok((read > 0).then(|| (Bytes::from(buffer), file)))
+        })
+        .await?
+    })
+    .boxed()
 }
 
 fn blob_path(sha256: &str) -> Path {
