@@ -60,11 +60,7 @@ struct Direct {
 
 impl Direct {
     async fn connect(stack: &Stack) -> Self {
-        let channel = |url: &str| {
-            Channel::from_shared(url.to_owned())
-                .unwrap()
-                .connect_lazy()
-        };
+        let channel = |url: &str| Channel::from_shared(url.to_owned()).unwrap().connect_lazy();
         Self {
             auth: AuthServiceClient::new(channel(&stack.auth_url)),
             workspace: ConversationServiceClient::new(channel(&stack.workspace_url)),
