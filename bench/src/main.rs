@@ -113,14 +113,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("get conversation over HTTP");
     let url = format!("{}/v1/conversations/{conversation_id}", stack.gateway);
     let cpu_before = stack.cpu_times();
-    let via_gateway = load::run(closed, {
-        let (http, token) = (http.clone(), token.clone());
-        move |_| {
-            let request = http.get(&url).bearer_auth(&token).send();
-            async move { ok_status(request.await) }
-        }
-    })
-    .await;
+    let via_gateway = get_load(closed, &http, url.clone(), &token).await;
     // The CPU each part spent per request (warm-up included in both counts).
     let cpu_after = stack.cpu_times();
     let requests =
@@ -228,14 +221,7 @@ async fn main() -> anyhow::Result<()> {
     // GET /v1/auth/me through the gateway.
     eprintln!("get me over HTTP");
     let me_url = format!("{}/v1/auth/me", stack.gateway);
-    let me = load::run(closed, {
-        let (http, token) = (http.clone(), token.clone());
-        move |_| {
-            let request = http.get(&me_url).bearer_auth(&token).send();
-            async move { ok_status(request.await) }
-        }
-    })
-    .await;
+    let me = get_load(closed, &http, me_url.clone(), &token).await;
     rows.push(Row {
         scenario: "`GET /v1/auth/me` via gateway",
         figure: format!(
@@ -296,16 +282,8 @@ async fn main() -> anyhow::Result<()> {
         duration,
     };
     let me_url = format!("{}/v1/auth/me", stack.gateway);
-    let (_, me_in_storm) = tokio::join!(
-        storm(),
-        load::run(me_during, {
-            let (http, token) = (http.clone(), token.clone());
-            move |_| {
-                let request = http.get(&me_url).bearer_auth(&token).send();
-                async move { ok_status(request.await) }
-            }
-        })
-    );
+    let (_, me_in_storm) =
+        tokio::join!(storm(), get_load(me_during, &http, me_url.clone(), &token));
     let p99 = me_in_storm.quantile_ms(0.99);
     rows.push(Row {
         scenario: "login storm + `GET me` at the same time",
@@ -401,14 +379,7 @@ async fn main() -> anyhow::Result<()> {
             seeding.elapsed().as_secs_f64()
         );
         let url = format!("{}/v1/tasks?status=completed&page_size=20", stack.gateway);
-        let report = load::run(latency, {
-            let (http, token) = (http.clone(), user_token.clone());
-            move |_| {
-                let request = http.get(&url).bearer_auth(&token).send();
-                async move { ok_status(request.await) }
-            }
-        })
-        .await;
+        let report = get_load(latency, &http, url.clone(), &user_token).await;
         list_p50.push(report);
         many_token = user_token;
     }
@@ -428,14 +399,7 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("task stats");
     let stats_url = format!("{}/v1/tasks:stats", stack.gateway);
-    let stats = load::run(latency, {
-        let (http, token) = (http.clone(), many_token.clone());
-        move |_| {
-            let request = http.get(&stats_url).bearer_auth(&token).send();
-            async move { ok_status(request.await) }
-        }
-    })
-    .await;
+    let stats = get_load(latency, &http, stats_url.clone(), &many_token).await;
     rows.push(Row {
         scenario: "task stats (`/v1/tasks:stats`) at 1 M tasks",
         figure: format!(
@@ -717,6 +681,20 @@ async fn transfer(
         "downloaded {received} of {size} bytes"
     );
     Ok((up, down))
+}
+
+/// Authenticated `GET url` requests under `settings`: each must answer 2xx.
+fn get_load(
+    settings: Settings,
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+) -> impl std::future::Future<Output = Report> {
+    let (http, token) = (http.clone(), token.to_owned());
+    load::run(settings, move |_| {
+        let request = http.get(&url).bearer_auth(&token).send();
+        async move { ok_status(request.await) }
+    })
 }
 
 /// Ok for a 2xx answer.
