@@ -11,8 +11,12 @@
 //! - [`stack`]: PostgreSQL and the three release binaries, started and
 //!   stopped by the harness.
 //!
+//! - [`peer`]: the FastAPI peer outside the project that the `GET me` row
+//!   is compared with.
+//!
 //! The binary (`src/main.rs`) runs the scenarios and writes the report.
 
 pub mod load;
+pub mod peer;
 pub mod stack;
 pub mod tasks;

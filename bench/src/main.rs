@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bench::load::{self, Mode, Report, Settings};
+use bench::peer::Peer;
 use bench::stack::Stack;
 use clap::Parser;
 use proto::workspace::v1 as pb;
@@ -30,6 +31,9 @@ struct Cli {
     /// Concurrent clients of the throughput scenarios (and of pgbench).
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// The virtualenv of the `GET me` peer (made by `bench/peer/install`).
+    #[arg(long, default_value = "/opt/bench-peer")]
+    peer_venv: PathBuf,
 }
 
 /// One row of the report.
@@ -232,6 +236,35 @@ async fn main() -> anyhow::Result<()> {
         ),
         target: "record",
         verdict: verdict(true, &me),
+    });
+    // The same request to the peer outside the project, same token, same
+    // database, same engine and clients.
+    eprintln!("get me from the FastAPI peer");
+    rows.push(match Peer::start(&cli.peer_venv, &stack).await {
+        Ok(peer) => {
+            let theirs = get_load(closed, &http, format!("{}/v1/auth/me", peer.url), &token).await;
+            drop(peer);
+            Row {
+                scenario: "`GET /v1/auth/me`, compared with a peer outside the project",
+                figure: format!(
+                    "FastAPI + uvicorn ({} workers) + PyJWT + asyncpg (`bench/peer/me.py`): {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms; ours ÷ peer: **{:.2}** in req/s, **{:.2}** in p99",
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                    theirs.per_second(),
+                    theirs.quantile_ms(0.5),
+                    theirs.quantile_ms(0.99),
+                    me.per_second() / theirs.per_second(),
+                    me.quantile_ms(0.99) / theirs.quantile_ms(0.99),
+                ),
+                target: "record",
+                verdict: verdict(true, &theirs),
+            }
+        }
+        Err(e) => Row {
+            scenario: "`GET /v1/auth/me`, compared with a peer outside the project",
+            figure: format!("not measured: {e:#}"),
+            target: "record",
+            verdict: "—".into(),
+        },
     });
 
     // Login storm: 64 clients signing in at once. Logins are bcrypt-bound,
