@@ -126,9 +126,9 @@ impl Generator {
                     "headers": {
                         "Content-Disposition": {"schema": {"type": "string"}},
                     },
-                    "content": {"application/octet-stream": {
-                        "schema": {"type": "string", "format": "binary"}
-                    }},
+                    // The file's own type (a PDF, a CSV, JSON, ...): any
+                    // bytes, so no schema.
+                    "content": {"*/*": {}},
                 })
             }
             Streaming::Events => {
@@ -139,7 +139,17 @@ impl Generator {
                         "Server-Sent Events: one `message` event per {name} (JSON), an `error` \
                          event with the error body if the stream fails after it started."
                     ),
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    // The schema of each event.
+                    "content": {"text/event-stream": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": ["message", "error"]},
+                            "data": {"type": "string", "description": "the JSON of the message or of the error body"},
+                            "id": {"type": "string"},
+                            "retry": {"type": "integer"},
+                        },
+                        "required": ["data"],
+                    }}},
                 })
             }
             Streaming::Unary => {
@@ -151,7 +161,12 @@ impl Generator {
                         let schema = self.schema_ref(&input);
                         operation.insert(
                             "requestBody".into(),
-                            json!({"required": true, "content": {"application/json": {"schema": schema}}}),
+                            json!({
+                                // Every field is optional in proto3: no
+                                // body is the empty message.
+                                "required": false,
+                                "content": {"application/json": {"schema": schema}},
+                            }),
                         );
                     }
                     BodyRule::Field(field) => {
@@ -161,7 +176,12 @@ impl Generator {
                         let schema = self.field_schema(field);
                         operation.insert(
                             "requestBody".into(),
-                            json!({"required": true, "content": {"application/json": {"schema": schema}}}),
+                            json!({
+                                // Every field is optional in proto3: no
+                                // body is the empty message.
+                                "required": false,
+                                "content": {"application/json": {"schema": schema}},
+                            }),
                         );
                     }
                 }
@@ -245,7 +265,12 @@ impl Generator {
             }
             properties.insert(field.name().to_owned(), schema);
         }
-        let mut schema = json!({"type": "object", "properties": properties});
+        // The gateway refuses unknown fields (400), so the schema says so.
+        let mut schema = json!({
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+        });
         if let Some(text) = self.comment(message.parent_file(), message.path()) {
             schema["description"] = json!(text);
         }

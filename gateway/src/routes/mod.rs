@@ -157,17 +157,28 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The route for `method` and `path`.
+    /// The route for `method` and `path`. The path belongs to the most
+    /// specific templates that match it (`/v1/admin/users/top` to that
+    /// literal path, not to `/v1/admin/users/{user_id}`): another method
+    /// there is 405, with the methods of those templates only, as the
+    /// OpenAPI document lists them.
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
+        let mut matched: Vec<(&Route, Vec<(String, String)>)> = self
+            .routes
+            .iter()
+            .filter_map(|route| route.template.matches(path).map(|v| (route, v)))
+            .collect();
+        let Some(best) = matched.iter().map(|(r, _)| r.template.specificity()).max() else {
+            return Lookup::NotFound;
+        };
+        matched.retain(|(route, _)| route.template.specificity() == best);
         let mut allowed = Vec::new();
-        for route in &self.routes {
-            if let Some(variables) = route.template.matches(path) {
-                if route.http_method == *method {
-                    return Lookup::Found(route, variables);
-                }
-                if !allowed.contains(&route.http_method) {
-                    allowed.push(route.http_method.clone());
-                }
+        for (route, variables) in matched {
+            if route.http_method == *method {
+                return Lookup::Found(route, variables);
+            }
+            if !allowed.contains(&route.http_method) {
+                allowed.push(route.http_method.clone());
             }
         }
         if allowed.is_empty() {
@@ -316,6 +327,28 @@ mod tests {
             table.lookup(&Method::GET, "/v1/nothing"),
             Lookup::NotFound
         ));
+    }
+
+    #[test]
+    fn a_path_belongs_to_its_most_specific_templates_only() {
+        let table = table();
+        // `/v1/admin/users/top` is not a user id for UpdateUser.
+        match table.lookup(&Method::PATCH, "/v1/admin/users/top") {
+            Lookup::MethodNotAllowed(allowed) => assert_eq!(allowed, vec![Method::GET]),
+            other => panic!("{other:?}"),
+        }
+        // `…/7:cancel` is not a task id for GetTask.
+        match table.lookup(&Method::GET, "/v1/tasks/7:cancel") {
+            Lookup::MethodNotAllowed(allowed) => assert_eq!(allowed, vec![Method::POST]),
+            other => panic!("{other:?}"),
+        }
+        // The less specific template still has every other path.
+        let Lookup::Found(route, variables) = table.lookup(&Method::PATCH, "/v1/admin/users/42")
+        else {
+            panic!("no UpdateUser route")
+        };
+        assert_eq!(route.method.name(), "UpdateUser");
+        assert_eq!(variables, vec![("user_id".to_owned(), "42".to_owned())]);
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! database, driven over HTTP through the gateway as a client would.
 
 mod attacks;
+mod brute_force;
 mod docs;
 mod edge;
 mod errors;
 mod flow;
+mod isolation;
 mod mapping;
 mod memory;
 mod reachability;
+mod schema_fuzzing;
 mod shutdown;
 mod stack;
 mod streams;

@@ -13,6 +13,8 @@ pub struct Stack {
     pub base: String,
     pub auth_url: String,
     pub workspace_url: String,
+    /// The auth-service's database URL.
+    pub auth_db: String,
     /// Stops the workspace-service (gracefully: its streams end first).
     pub stop_workspace: Option<oneshot::Sender<()>>,
     /// The workspace-service's configuration, to start it again.
@@ -90,6 +92,7 @@ pub async fn spawn_stack_configured(
         base,
         auth_url,
         workspace_url,
+        auth_db,
         stop_workspace: Some(stop_workspace),
         workspace_config,
         http: Client::new(),
