@@ -493,4 +493,28 @@ mod tests {
             .unwrap();
         assert!(!summary.is_empty());
     }
+
+    /// What schemathesis found the document saying wrongly (RELIABILITY.md).
+    #[test]
+    fn the_document_describes_what_the_gateway_accepts_and_sends() {
+        let doc = doc();
+        // No body is the empty message: logout is sent without one.
+        assert_eq!(
+            doc["paths"]["/v1/auth/logout"]["post"]["requestBody"]["required"],
+            false
+        );
+        // Unknown fields are refused.
+        assert_eq!(
+            doc["components"]["schemas"]["auth.v1.RefreshRequest"]["additionalProperties"],
+            false
+        );
+        // An export is the file's own type; a watch is one event per message.
+        let export = &doc["paths"]["/v1/tasks/{task_id}:export"]["get"]["responses"]["200"];
+        assert_eq!(export["content"], json!({"*/*": {}}));
+        let watch = &doc["paths"]["/v1/tasks/{task_id}:watch"]["get"]["responses"]["200"];
+        assert_eq!(
+            watch["content"]["text/event-stream"]["schema"]["required"],
+            json!(["data"])
+        );
+    }
 }
