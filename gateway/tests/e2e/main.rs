@@ -1,6 +1,7 @@
 //! End-to-end tests: the three services, each on its own port with its own
 //! database, driven over HTTP through the gateway as a client would.
 
+mod abuse;
 mod attacks;
 mod brute_force;
 mod docs;
