@@ -192,7 +192,10 @@ impl Application {
             move || {
                 let _ = drain.send(true);
             },
-            state.config.drain,
+            service_runtime::grpc::StopTimes {
+                linger: state.config.close_linger,
+                drain: state.config.drain,
+            },
         );
         let server = service_runtime::grpc::server()
             .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))

@@ -5,6 +5,7 @@
 //! | `AUTH_LISTEN_ADDR` | `127.0.0.1:50051` | gRPC listen address |
 //! | `AUTH_METRICS_ADDR` | `127.0.0.1:9464` | admin HTTP address: `/metrics` (Prometheus) |
 //! | `AUTH_DRAIN_SECS` | `20` | after SIGTERM, how long calls in flight may take to finish |
+//! | `AUTH_CLOSE_LINGER_MS` | `1000` | after SIGTERM, how long calls are still accepted (health NOT_SERVING) before the drain; a call already on its way is answered rather than refused |
 //! | `AUTH_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/auth` | the service's own database (the dev stack's by default) |
 //! | `AUTH_DATABASE_POOL_SIZE` | `10` | most database connections |
 //! | `AUTH_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
@@ -142,6 +143,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// `AUTH_DRAIN_SECS`.
     pub drain: Duration,
+    /// `AUTH_CLOSE_LINGER_MS`.
+    pub close_linger: Duration,
     /// `AUTH_DATABASE_URL`.
     pub database_url: SecretString,
     /// `AUTH_DATABASE_POOL_SIZE`.
@@ -202,6 +205,7 @@ impl Config {
             listen_addr: env.socket_addr("AUTH_LISTEN_ADDR", "127.0.0.1:50051")?,
             metrics_addr: env.socket_addr("AUTH_METRICS_ADDR", "127.0.0.1:9464")?,
             drain: env.seconds("AUTH_DRAIN_SECS", 20, 0..=3600)?,
+            close_linger: env.millis("AUTH_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
             database_url: env.secret(
                 "AUTH_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/auth",

@@ -95,6 +95,12 @@ impl From<Error> for Status {
                 ErrorDetails::with_retry_info(Some(delay)),
             ),
             Error::Unavailable(message) => Status::unavailable(message),
+            // The database went away mid-call (restart, failover): the
+            // call may be retried.
+            Error::Internal(e) if postgres_kit::caused_by_database_gone(&e) => {
+                tracing::warn!(error = ?e, "the database went away");
+                Status::unavailable("the database is unavailable; try again")
+            }
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bench::load::{self, Mode, Report, Settings};
 use bench::peer::Peer;
-use bench::stack::Stack;
+use bench::stack::{PASSWORD, Stack, create_conversation, sign_up};
 use clap::Parser;
 use proto::workspace::v1 as pb;
 use proto::workspace::v1::conversation_service_client::ConversationServiceClient;
@@ -47,13 +47,7 @@ struct Row {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let bin_dir = match &cli.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the binary's directory")?
-            .to_owned(),
-    };
+    let bin_dir = bench::stack::bin_dir(cli.bin_dir.as_deref())?;
     let (warm_up, duration) = if cli.quick {
         (Duration::from_millis(500), Duration::from_secs(2))
     } else {
@@ -74,40 +68,9 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(cli.clients * 2)
         .build()?;
-    let credentials = json!({"email": "bench@example.com", "password": "correct horse battery"});
-    let registered = http
-        .post(format!("{}/v1/auth/register", stack.gateway))
-        .json(&credentials)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status().is_success(),
-        "register: {}",
-        registered.status()
-    );
-    let login: Value = http
-        .post(format!("{}/v1/auth/login", stack.gateway))
-        .json(&credentials)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("login gave no token")?
-        .to_owned();
-    let conversation: Value = http
-        .post(format!("{}/v1/conversations", stack.gateway))
-        .bearer_auth(&token)
-        .json(&json!({"title": "benchmark"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let conversation_id = conversation["conversation"]["conversation_id"]
-        .as_str()
-        .with_context(|| format!("no conversation id in {conversation}"))?
-        .to_owned();
+    let credentials = json!({"email": "bench@example.com", "password": PASSWORD});
+    let (token, _) = sign_up(&http, &stack.gateway, "bench@example.com").await?;
+    let conversation_id = create_conversation(&http, &stack.gateway, &token, "benchmark").await?;
 
     // Reference: PostgreSQL's own select-only throughput at the same clients.
     eprintln!("pgbench -S");
@@ -492,47 +455,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers and signs in `email`: (access token, user id).
-async fn sign_up(
-    http: &reqwest::Client,
-    gateway: &str,
-    email: &str,
-) -> anyhow::Result<(String, String)> {
-    let credentials = json!({"email": email, "password": "correct horse battery"});
-    let registered = http
-        .post(format!("{gateway}/v1/auth/register"))
-        .json(&credentials)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status().is_success(),
-        "register: {}",
-        registered.status()
-    );
-    let login: Value = http
-        .post(format!("{gateway}/v1/auth/login"))
-        .json(&credentials)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("no token")?
-        .to_owned();
-    let me: Value = http
-        .get(format!("{gateway}/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = me["user"]["user_id"]
-        .as_str()
-        .with_context(|| format!("no user id in {me}"))?;
-    Ok((token, id.to_owned()))
-}
-
 /// "10 k", "1 M".
 fn count(n: u64) -> String {
     match n {
@@ -628,7 +550,7 @@ async fn one_hash_time(cost: u32) -> Duration {
         (0..3)
             .map(|_| {
                 let started = std::time::Instant::now();
-                let _ = bcrypt::hash("correct horse battery", cost);
+                let _ = bcrypt::hash(PASSWORD, cost);
                 started.elapsed()
             })
             .min()

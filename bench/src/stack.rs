@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use postgres_kit::{ClusterOptions, Listen, LocalCluster};
+use serde_json::{Value, json};
 use tokio::process::{Child, Command};
+
+/// The password of every user the harness makes.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// A running stack.
 pub struct Stack {
@@ -27,8 +31,13 @@ pub struct Stack {
     /// How many hashes the auth-service computes at once.
     pub bcrypt_concurrency: usize,
     children: Vec<(&'static str, Child)>,
+    /// The environment each process was started with, to start it again.
+    envs: Vec<(&'static str, Vec<(String, String)>)>,
+    /// Settings added to the defaults, by process.
+    extra_env: Vec<(&'static str, &'static str, String)>,
     bin_dir: PathBuf,
     cluster: Option<LocalCluster>,
+    cluster_options: ClusterOptions,
     /// Data of the run (cluster, files, key); removed at the end.
     pub dir: tempfile::TempDir,
 }
@@ -50,6 +59,15 @@ fn free_port() -> anyhow::Result<u16> {
 impl Stack {
     /// Starts PostgreSQL and the binaries found in `bin_dir`.
     pub async fn start(bin_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(bin_dir, Vec::new()).await
+    }
+
+    /// Starts PostgreSQL and the binaries found in `bin_dir`, each process
+    /// with the settings of `extra_env` (process, variable, value) added.
+    pub async fn start_with(
+        bin_dir: &Path,
+        extra_env: Vec<(&'static str, &'static str, String)>,
+    ) -> anyhow::Result<Self> {
         for name in ["auth-service", "workspace-service", "gateway"] {
             anyhow::ensure!(
                 bin_dir.join(name).is_file(),
@@ -75,6 +93,7 @@ impl Stack {
             ephemeral: false,
             log_file: dir.path().join("postgres.log"),
         };
+        let cluster_options = options.clone();
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(options))
             .await?
             .context("starting PostgreSQL")?;
@@ -104,8 +123,11 @@ impl Stack {
             bcrypt_cost,
             bcrypt_concurrency,
             children: Vec::new(),
+            envs: Vec::new(),
+            extra_env,
             bin_dir: bin_dir.to_owned(),
             cluster: Some(cluster),
+            cluster_options,
             dir,
         };
         let url = |db: &str| format!("postgresql://postgres@127.0.0.1:{pg_port}/{db}");
@@ -172,7 +194,26 @@ impl Stack {
         name: &'static str,
         env: &[(&str, String)],
     ) -> anyhow::Result<()> {
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log")))?;
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        env.extend(
+            self.extra_env
+                .iter()
+                .filter(|(process, ..)| *process == name)
+                .map(|(_, k, v)| ((*k).to_owned(), v.clone())),
+        );
+        self.envs.retain(|(n, _)| *n != name);
+        self.envs.push((name, env));
+        self.launch(bin_dir.to_owned(), name)
+    }
+
+    fn launch(&mut self, bin_dir: PathBuf, name: &'static str) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))?;
         let mut command = Command::new(bin_dir.join(name));
         command
             .env_clear()
@@ -180,13 +221,62 @@ impl Stack {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::from(log))
             .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
+        for (_, env) in self.envs.iter().filter(|(n, _)| *n == name) {
+            for (key, value) in env {
+                command.env(key, value);
+            }
         }
         let child = command
             .spawn()
             .with_context(|| format!("starting {name}"))?;
+        self.children.retain(|(n, _)| *n != name);
         self.children.push((name, child));
+        Ok(())
+    }
+
+    /// Sends `signal` to process `name` and waits (up to `patience`) for it
+    /// to exit; whether it did.
+    pub async fn signal(
+        &mut self,
+        name: &str,
+        signal: nix::sys::signal::Signal,
+        patience: Duration,
+    ) -> anyhow::Result<bool> {
+        let (_, child) = self
+            .children
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .with_context(|| format!("no process {name}"))?;
+        let pid = child.id().context("already exited")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), signal)?;
+        Ok(tokio::time::timeout(patience, child.wait()).await.is_ok())
+    }
+
+    /// Starts process `name` again, as it was first started, and waits
+    /// until the stack is ready.
+    pub async fn restart(&mut self, name: &'static str) -> anyhow::Result<()> {
+        self.launch(self.bin_dir.clone(), name)?;
+        self.wait_ready().await
+    }
+
+    /// Kills PostgreSQL as a crash would (SIGQUIT: immediate shutdown, no
+    /// checkpoint) and waits for it to exit.
+    pub async fn kill_postgres(&mut self) -> anyhow::Result<()> {
+        let cluster = self.cluster.take().context("PostgreSQL is not running")?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(cluster.pid())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT)?;
+        // Dropping the cluster waits for the server to exit (and reaps it).
+        tokio::task::spawn_blocking(move || drop(cluster)).await?;
+        Ok(())
+    }
+
+    /// Starts PostgreSQL again on the same data (crash recovery first).
+    pub async fn start_postgres(&mut self) -> anyhow::Result<()> {
+        let options = self.cluster_options.clone();
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(options))
+            .await?
+            .context("starting PostgreSQL again")?;
+        self.cluster = Some(cluster);
         Ok(())
     }
 
@@ -267,6 +357,85 @@ impl Drop for Stack {
             cluster.stop();
         }
     }
+}
+
+/// Signs `email` in (a new session); its access token.
+pub async fn log_in(http: &reqwest::Client, gateway: &str, email: &str) -> anyhow::Result<String> {
+    let login: Value = http
+        .post(format!("{gateway}/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    login["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no token in {login}"))
+}
+
+/// The directory of the release binaries: `given`, or the one of the
+/// running program.
+pub fn bin_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_owned()),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("the binary's directory")?
+            .to_owned()),
+    }
+}
+
+/// Registers and signs in `email`: (access token, user id).
+pub async fn sign_up(
+    http: &reqwest::Client,
+    gateway: &str,
+    email: &str,
+) -> anyhow::Result<(String, String)> {
+    let credentials = json!({"email": email, "password": PASSWORD});
+    let registered = http
+        .post(format!("{gateway}/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status().is_success(),
+        "register: {}",
+        registered.status()
+    );
+    let token = log_in(http, gateway, email).await?;
+    let me: Value = http
+        .get(format!("{gateway}/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = me["user"]["user_id"]
+        .as_str()
+        .with_context(|| format!("no user id in {me}"))?;
+    Ok((token, id.to_owned()))
+}
+
+/// Creates a conversation titled `title` as `token`; its id.
+pub async fn create_conversation(
+    http: &reqwest::Client,
+    gateway: &str,
+    token: &str,
+    title: &str,
+) -> anyhow::Result<String> {
+    let conversation: Value = http
+        .post(format!("{gateway}/v1/conversations"))
+        .bearer_auth(token)
+        .json(&json!({ "title": title }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    conversation["conversation"]["conversation_id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no conversation id in {conversation}"))
 }
 
 /// Peak resident set (`VmHWM`) and current (`VmRSS`) of process `pid`, KiB.

@@ -126,6 +126,7 @@ impl Application {
             header_read_timeout: self.state.config.idle_timeout,
             max_header_bytes: self.state.config.header_limit,
             drain: self.state.config.drain,
+            close_linger: self.state.config.close_linger,
         };
         let router = router(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");

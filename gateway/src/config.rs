@@ -11,6 +11,7 @@
 //! | `GATEWAY_UPLOAD_LIMIT_BYTES` | `104857600` | largest upload (100 MiB), streamed |
 //! | `GATEWAY_IDLE_TIMEOUT_MS` | `30000` | longest wait for the next piece of a request body (408 after) |
 //! | `GATEWAY_DRAIN_SECS` | `20` | after SIGTERM, how long open requests may take to finish |
+//! | `GATEWAY_CLOSE_LINGER_MS` | `1000` | after SIGTERM, how long keep-alive connections are still served, each response saying `Connection: close`, before idle ones are closed (a request racing the close of an idle connection would be lost) |
 //! | `GATEWAY_HEADER_LIMIT_BYTES` | `16384` | largest total of request headers (431 above) |
 //! | `GATEWAY_RATE_LIMIT_PER_IP` / `GATEWAY_RATE_LIMIT_PER_USER` | `100` / `50` | requests per second, bursts of twice that; `0` is off |
 //! | `GATEWAY_MAX_CONCURRENT_REQUESTS` | `1024` | requests in progress; more are refused with 503 |
@@ -46,6 +47,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// `GATEWAY_DRAIN_SECS`.
     pub drain: Duration,
+    /// `GATEWAY_CLOSE_LINGER_MS`.
+    pub close_linger: Duration,
     /// `GATEWAY_HEADER_LIMIT_BYTES`.
     pub header_limit: usize,
     /// `GATEWAY_RATE_LIMIT_PER_IP`.
@@ -95,6 +98,7 @@ impl Config {
             upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
             idle_timeout: env.millis("GATEWAY_IDLE_TIMEOUT_MS", 30_000, 100..=3_600_000)?,
             drain: env.seconds("GATEWAY_DRAIN_SECS", 20, 0..=3600)?,
+            close_linger: env.millis("GATEWAY_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
             header_limit: env.number("GATEWAY_HEADER_LIMIT_BYTES", 16 << 10, 1024..=(1 << 20))?,
             rate_limit_per_ip: env.number("GATEWAY_RATE_LIMIT_PER_IP", 100, 0..=1_000_000)?,
             rate_limit_per_user: env.number("GATEWAY_RATE_LIMIT_PER_USER", 50, 0..=1_000_000)?,

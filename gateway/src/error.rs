@@ -122,6 +122,21 @@ fn bad_request(violations: &[(String, String)]) -> serde_json::Value {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
+        // A status made by the connection, not sent by the service (the
+        // upstream went away mid-call: a reset stream, a closed connection)
+        // is UNAVAILABLE whatever code the transport gave it: the client did
+        // not cancel, the service did not fail, and a retry may succeed.
+        let from_transport = std::error::Error::source(&status).is_some()
+            && matches!(
+                status.code(),
+                Code::Cancelled | Code::Internal | Code::Unknown
+            );
+        if from_transport {
+            return Self::new(
+                Code::Unavailable,
+                "the service is unavailable, try again later",
+            );
+        }
         let code = status.code();
         let message = match code {
             // A transport failure's message names hosts and sockets.
@@ -201,6 +216,22 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the faults suite: a service stopping mid-call reset its
+    /// streams, and clients got 499 or 500 instead of a retryable 503.
+    #[test]
+    fn a_status_made_by_the_transport_is_503_and_one_sent_by_the_service_keeps_its_code() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "stream reset");
+        let mut reset = tonic::Status::cancelled("h2 protocol error: stream reset");
+        reset.set_source(std::sync::Arc::new(io));
+        let error = ApiError::from(reset);
+        assert_eq!((error.code, error.http.as_u16()), (Code::Unavailable, 503));
+        assert!(!error.message.contains("h2"));
+        let sent = ApiError::from(tonic::Status::internal("internal error"));
+        assert_eq!(sent.http.as_u16(), 500);
+        let sent = ApiError::from(tonic::Status::cancelled("the task was cancelled"));
+        assert_eq!(sent.http.as_u16(), 499);
+    }
 
     #[test]
     fn every_code_maps_as_the_contract_says() {

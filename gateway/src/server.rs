@@ -4,12 +4,16 @@
 //! keep-alive pings, a cap on HTTP/2 header lists, and a graceful stop
 //! that lets requests in flight finish within a drain time.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -27,6 +31,11 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// How long requests in flight may take to finish after a stop.
     pub drain: Duration,
+    /// How long, after a stop, keep-alive connections are still served
+    /// (each HTTP/1 response then says `Connection: close`) before the idle
+    /// ones are closed. Without it, a client that sends on an idle
+    /// connection just as it is closed loses its request.
+    pub close_linger: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
@@ -48,9 +57,25 @@ pub async fn serve(
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    let closing = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
+    // After the stop, connections are still accepted and served for the
+    // linger, each HTTP/1 response saying `Connection: close`: a request a
+    // client sent before the stop is answered, whether its connection was
+    // idle, busy or still being opened.
+    let linger = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(linger);
+    let mut stopping = false;
     loop {
         let (stream, peer) = tokio::select! {
+            () = &mut shutdown, if !stopping => {
+                stopping = true;
+                closing.store(true, Ordering::Relaxed);
+                tracing::info!(linger = ?settings.close_linger, "stopping; asking clients to close their connections");
+                linger.as_mut().reset(tokio::time::Instant::now() + settings.close_linger);
+                continue;
+            }
+            () = &mut linger, if stopping => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -60,15 +85,23 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.map(Body::new)
-            });
+        let (router, closing) = (router.clone(), closing.clone());
+        let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let http1 = request.version() < http::Version::HTTP_2;
+            let (router, closing) = (router.clone(), closing.clone());
+            async move {
+                let mut response = router.oneshot(request.map(Body::new)).await?;
+                if http1 && closing.load(Ordering::Relaxed) {
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();

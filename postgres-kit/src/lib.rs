@@ -43,3 +43,70 @@ pub async fn prepare(
     }
     Ok(build_pool(url, settings)?)
 }
+
+/// Whether `error` is the database going away rather than a fault of the
+/// query: the connection broke (`UnableToSendCommand`, `ClosedConnection`),
+/// or the server ended the session because it is shutting down, crashed or
+/// is still recovering (SQLSTATE class 57P, whose code diesel does not keep:
+/// matched on the server's messages, which are English unless
+/// `lc_messages` is changed). A caller may retry such a call: the services
+/// answer UNAVAILABLE, not INTERNAL.
+pub fn is_database_gone(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => [
+            "terminating connection",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "the database system is in recovery mode",
+            "the database system is not yet accepting connections",
+        ]
+        .iter()
+        .any(|m| info.message().starts_with(m)),
+        _ => false,
+    }
+}
+
+/// [`is_database_gone`] for any error in `error`'s chain.
+pub fn caused_by_database_gone(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<diesel::result::Error>()
+            .is_some_and(is_database_gone)
+    })
+}
+
+#[cfg(test)]
+mod gone_tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_or_a_shutting_down_server_is_gone_and_a_bad_query_is_not() {
+        let gone = Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        );
+        assert!(is_database_gone(&gone));
+        let crashed = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(
+                "terminating connection because of crash of another server process".to_owned(),
+            ),
+        );
+        assert!(caused_by_database_gone(
+            &anyhow::Error::from(crashed).context("reading a conversation")
+        ));
+        let unique = Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("duplicate key value".to_owned()),
+        );
+        assert!(!is_database_gone(&unique));
+        assert!(!is_database_gone(&Error::NotFound));
+    }
+}

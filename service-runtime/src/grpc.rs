@@ -78,17 +78,30 @@ pub async fn check_health(listen: std::net::SocketAddr) -> Result<(), String> {
     }
 }
 
+/// How a server stops: calls are still accepted for `linger` after the
+/// signal (health says NOT_SERVING meanwhile, so that balancers and clients
+/// move away, and a call already on its way is answered rather than
+/// refused), then calls in flight get `drain` to finish.
+#[derive(Debug, Clone, Copy)]
+pub struct StopTimes {
+    /// `*_CLOSE_LINGER_MS`.
+    pub linger: std::time::Duration,
+    /// `*_DRAIN_SECS`.
+    pub drain: std::time::Duration,
+}
+
 /// The stop of a gRPC server in two futures. `stop` (give it to tonic's
-/// `serve_with_incoming_shutdown`) completes when `signal` does, after
-/// marking the server (`""`) and each of `services` NOT_SERVING and running
-/// `on_stop` (which ends long-lived streams). `deadline` completes `drain`
-/// after that: calls still running then are cut (see [`serve_until`]).
+/// `serve_with_incoming_shutdown`) completes `times.linger` after `signal`
+/// does; at the signal it marks the server (`""`) and each of `services`
+/// NOT_SERVING and runs `on_stop` (which ends long-lived streams).
+/// `deadline` completes `times.drain` after `stop`: calls still running
+/// then are cut (see [`serve_until`]).
 pub fn graceful_stop(
     signal: impl std::future::Future<Output = ()> + Send + 'static,
     health: HealthReporter,
     services: Vec<&'static str>,
     on_stop: impl FnOnce() + Send + 'static,
-    drain: std::time::Duration,
+    times: StopTimes,
 ) -> (
     impl std::future::Future<Output = ()> + Send + 'static,
     impl std::future::Future<Output = ()> + Send + 'static,
@@ -96,11 +109,13 @@ pub fn graceful_stop(
     use tonic_health::ServingStatus;
     let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
     let notify = stopped.clone();
+    let StopTimes { linger, drain } = times;
     let stop = async move {
         signal.await;
         tracing::info!(
+            linger_ms = linger.as_millis(),
             drain_secs = drain.as_secs(),
-            "stopping: no new calls, draining"
+            "stopping: not serving; calls accepted for the linger, then drained"
         );
         health
             .set_service_status("", ServingStatus::NotServing)
@@ -111,6 +126,7 @@ pub fn graceful_stop(
                 .await;
         }
         on_stop();
+        tokio::time::sleep(linger).await;
         notify.notify_one();
     };
     let deadline = async move {

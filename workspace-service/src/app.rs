@@ -240,7 +240,10 @@ impl Application {
             move || {
                 let _ = drain.send(true);
             },
-            state.config.drain,
+            service_runtime::grpc::StopTimes {
+                linger: state.config.close_linger,
+                drain: state.config.drain,
+            },
         );
         tracing::info!(addr = %self.listener.local_addr()?, "workspace-service listening");
         let server = service_runtime::grpc::server()

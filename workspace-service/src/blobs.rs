@@ -4,18 +4,15 @@
 //! lock the object is deleted, then the row. An upload of the same content
 //! waits for that lock and then stores the content again, so a content with
 //! a file is never deleted. The sweeper removes what a crash left behind:
-//! temporary uploads older than the grace period, objects with no blob row,
-//! and blob rows no file references.
+//! temporary uploads older than the grace period, objects with no blob row
+//! older than it, and blob rows no file references. Objects younger than the
+//! grace period (`STORAGE_SWEEP_GRACE_SECS`, an hour by default) may belong
+//! to an upload still in progress and are left alone.
 
-use chrono::Duration;
 use diesel_async::AsyncConnection;
 
 use crate::app::AppState;
 use crate::db::files;
-
-/// Objects younger than this are left alone by the sweeper: they may belong
-/// to an upload still in progress.
-const GRACE: Duration = Duration::hours(1);
 
 /// Deletes the content `sha256` if no file references it.
 pub async fn free_if_unreferenced(state: &AppState, sha256: &str) -> anyhow::Result<bool> {
@@ -44,7 +41,8 @@ pub struct SweepReport {
 /// Removes what crashes and cancellations left behind.
 pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
-    let cutoff = state.clock.now() - GRACE;
+    let grace = chrono::Duration::from_std(state.config.storage_sweep_grace)?;
+    let cutoff = state.clock.now() - grace;
     let objects = state.blobs.list().await?;
     let hashes: Vec<String> = objects.iter().filter_map(|o| o.sha256.clone()).collect();
     let known = {
@@ -74,6 +72,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
             Some(_) => {}
         }
     }
+    report.temporary += state.blobs.sweep_staging(cutoff).await?;
     let unreferenced = {
         let mut conn = state.pool.get().await?;
         files::unreferenced(&mut conn, 1000).await?

@@ -5,6 +5,7 @@
 //! | `WORKSPACE_LISTEN_ADDR` | `127.0.0.1:50052` | gRPC listen address |
 //! | `WORKSPACE_METRICS_ADDR` | `127.0.0.1:9465` | admin HTTP address: `/metrics` (Prometheus) |
 //! | `WORKSPACE_DRAIN_SECS` | `20` | after SIGTERM, how long calls in flight may take to finish |
+//! | `WORKSPACE_CLOSE_LINGER_MS` | `1000` | after SIGTERM, how long calls are still accepted (health NOT_SERVING) before the drain; a call already on its way is answered rather than refused |
 //! | `WORKSPACE_DATABASE_URL` | `postgresql://postgres@127.0.0.1:54320/workspace` | the service's own database (the dev stack's by default) |
 //! | `WORKSPACE_DATABASE_POOL_SIZE` | `10` | most database connections |
 //! | `WORKSPACE_DATABASE_POOL_WAIT_MS` | `5000` | how long a request waits for a free connection before UNAVAILABLE |
@@ -23,6 +24,7 @@
 //! | `STORAGE_S3_ACCESS_KEY_ID`, `STORAGE_S3_SECRET_ACCESS_KEY` | AWS chain | static credentials |
 //! | `MAX_FILE_BYTES` | `104857600` | largest upload (100 MiB) |
 //! | `STORAGE_SWEEP_INTERVAL_SECS` | `3600` | how often abandoned uploads and unreferenced contents are removed |
+//! | `STORAGE_SWEEP_GRACE_SECS` | `3600` | how old a stored object with no file must be before the sweeper removes it (younger ones may belong to an upload in progress) |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
 
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// `WORKSPACE_DRAIN_SECS`.
     pub drain: std::time::Duration,
+    /// `WORKSPACE_CLOSE_LINGER_MS`.
+    pub close_linger: std::time::Duration,
     /// `WORKSPACE_DATABASE_URL`.
     pub database_url: SecretString,
     /// `WORKSPACE_DATABASE_POOL_SIZE`.
@@ -61,6 +65,8 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// `STORAGE_SWEEP_INTERVAL_SECS`.
     pub storage_sweep_interval: std::time::Duration,
+    /// `STORAGE_SWEEP_GRACE_SECS`.
+    pub storage_sweep_grace: std::time::Duration,
     /// `TASK_MAX_ATTEMPTS`.
     pub task_max_attempts: i32,
     /// `TASK_LEASE_SECS`.
@@ -133,6 +139,7 @@ impl Config {
             listen_addr: env.socket_addr("WORKSPACE_LISTEN_ADDR", "127.0.0.1:50052")?,
             metrics_addr: env.socket_addr("WORKSPACE_METRICS_ADDR", "127.0.0.1:9465")?,
             drain: env.seconds("WORKSPACE_DRAIN_SECS", 20, 0..=3600)?,
+            close_linger: env.millis("WORKSPACE_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
             database_url: env.secret(
                 "WORKSPACE_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/workspace",
@@ -181,6 +188,7 @@ impl Config {
                 3600,
                 10..=86_400,
             )?,
+            storage_sweep_grace: env.seconds("STORAGE_SWEEP_GRACE_SECS", 3600, 1..=604_800)?,
             task_max_attempts: env.number("TASK_MAX_ATTEMPTS", 3, 1..=100)?,
             task_lease: env.seconds("TASK_LEASE_SECS", 60, 5..=3600)?,
             task_reap_interval: env.seconds("TASK_REAP_INTERVAL_SECS", 5, 1..=3600)?,

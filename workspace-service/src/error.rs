@@ -93,6 +93,12 @@ impl From<Error> for Status {
             Error::TooLarge(message) => Status::resource_exhausted(message),
             Error::Cancelled(message) => Status::cancelled(message),
             Error::DataLoss => Status::data_loss("stored data could not be read"),
+            // The database went away mid-call (restart, failover): the
+            // call may be retried.
+            Error::Internal(e) if postgres_kit::caused_by_database_gone(&e) => {
+                tracing::warn!(error = ?e, "the database went away");
+                Status::unavailable("the database is unavailable; try again")
+            }
             Error::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 Status::internal("internal error")

@@ -33,6 +33,8 @@ const PART_SIZE: usize = 5 << 20;
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local store, for what its listing does not show.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -60,6 +62,7 @@ impl BlobStore {
             .with_automatic_cleanup(true);
         Ok(Self {
             store: Arc::new(store),
+            local_root: Some(dir.to_owned()),
         })
     }
 
@@ -82,6 +85,7 @@ impl BlobStore {
         }
         Ok(Self {
             store: Arc::new(builder.build()?),
+            local_root: None,
         })
     }
 
@@ -131,6 +135,45 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Removes the staging files of local uploads cut off by a crash (kill
+    /// -9, power loss) that were last written before `cutoff`; how many.
+    /// object_store writes a local upload to `tmp/<id>#<n>` and renames it
+    /// when complete; its listings skip such names, so [`Self::list`] does
+    /// not show them. (On S3 an upload cut off is an incomplete multipart
+    /// upload, not an object: the bucket's `AbortIncompleteMultipartUpload`
+    /// lifecycle rule removes those; see the README.)
+    pub async fn sweep_staging(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<usize> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        let cutoff = std::time::SystemTime::from(cutoff);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let entries = match std::fs::read_dir(root.join("tmp")) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e.into()),
+            };
+            let mut removed = 0;
+            for entry in entries {
+                let entry = entry?;
+                let staging = entry.file_name().to_string_lossy().contains('#');
+                let old = entry.metadata()?.modified()? < cutoff;
+                if staging && old && entry.file_type()?.is_file() {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await?
     }
 
     /// Every object under `tmp/` and `blobs/`.

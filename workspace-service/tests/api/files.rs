@@ -195,6 +195,15 @@ async fn the_sweeper_removes_old_orphans_and_keeps_what_is_referenced() {
     // What a crash leaves: a temporary upload and a content with no row.
     std::fs::create_dir_all(stack.storage_dir.join("tmp")).unwrap();
     std::fs::write(stack.storage_dir.join("tmp/crashed-upload"), b"partial").unwrap();
+    // And an upload cut off by kill -9 mid-body: object_store's staging file,
+    // which its listings skip (found by the faults suite).
+    std::fs::write(
+        stack
+            .storage_dir
+            .join("tmp/0780d950-4e1b-4498-8cd1-20af886e6ba8#1"),
+        b"partial",
+    )
+    .unwrap();
     let orphan = "ab".to_owned() + &"0".repeat(62);
     std::fs::create_dir_all(stack.storage_dir.join("blobs/ab")).unwrap();
     std::fs::write(
@@ -208,8 +217,14 @@ async fn the_sweeper_removes_old_orphans_and_keeps_what_is_referenced() {
     assert_eq!((report.temporary, report.orphan_objects), (0, 0));
     stack.clock.advance(chrono::Duration::hours(2));
     let report = workspace_service::blobs::sweep(&stack.state).await.unwrap();
-    assert_eq!((report.temporary, report.orphan_objects), (1, 1));
+    assert_eq!((report.temporary, report.orphan_objects), (2, 1));
     assert!(stack.stored("tmp").is_empty());
+    assert_eq!(
+        std::fs::read_dir(stack.storage_dir.join("tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
     assert_eq!(stack.stored("blobs").len(), 1);
     assert_eq!(
         stack.download(&ada.token, &kept.file_id).await.unwrap().1,
