@@ -231,6 +231,23 @@ mod tests {
         let config = Config::from_env(&Env::from_source(HashMap::new())).unwrap();
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50052");
         assert_eq!(config.auth_service_url, "http://127.0.0.1:50051");
+        assert_eq!(
+            config.storage_sweep_grace,
+            std::time::Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn a_sweep_grace_of_zero_is_refused_naming_the_variable() {
+        // Zero would let the sweeper take an upload still being written.
+        let env = Env::from_source(HashMap::from([(
+            "STORAGE_SWEEP_GRACE_SECS".to_owned(),
+            "0".to_owned(),
+        )]));
+        assert_eq!(
+            Config::from_env(&env).unwrap_err().name,
+            "STORAGE_SWEEP_GRACE_SECS"
+        );
     }
 
     #[test]

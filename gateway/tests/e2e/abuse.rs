@@ -79,15 +79,7 @@ async fn hostile_bodies_are_400_and_store_nothing() {
         )
         .await;
     error_body(response, 400, "INVALID_ARGUMENT").await;
-    let response = stack
-        .http
-        .post(format!("{}/v1/files", stack.base))
-        .bearer_auth(&token)
-        .query(&[("filename", "a\u{0}.txt")])
-        .body("data")
-        .send()
-        .await
-        .unwrap();
+    let response = stack.upload(&token, "a\u{0}.txt", "data").await;
     error_body(response, 400, "INVALID_ARGUMENT").await;
 
     // A 10 MB username: over the body limit.
@@ -194,14 +186,8 @@ async fn unusual_text_round_trips_exactly() {
             continue;
         }
         let uploaded: Value = stack
-            .http
-            .post(format!("{}/v1/files", stack.base))
-            .bearer_auth(&token)
-            .query(&[("filename", text)])
-            .body(format!("contents of {text}"))
-            .send()
+            .upload(&token, text, format!("contents of {text}"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -252,15 +238,7 @@ async fn a_file_name_with_a_path_in_it_is_refused_and_stores_nothing() {
         "a/../../b",
         "..",
     ] {
-        let response = stack
-            .http
-            .post(format!("{}/v1/files", stack.base))
-            .bearer_auth(&token)
-            .query(&[("filename", name)])
-            .body("not a password file")
-            .send()
-            .await
-            .unwrap();
+        let response = stack.upload(&token, name, "not a password file").await;
         let body = error_body(response, 400, "INVALID_ARGUMENT").await;
         assert_eq!(
             body["error"]["details"][0]["field_violations"][0]["field"], "filename",

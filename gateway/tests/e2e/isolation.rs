@@ -48,14 +48,8 @@ async fn seed(stack: &Stack, email: &str) -> Owner {
     let id =
         |value: &Value, pointer: &str| value.pointer(pointer).unwrap().as_str().unwrap().to_owned();
     let file = ok(stack
-        .http
-        .post(format!("{}/v1/files", stack.base))
-        .bearer_auth(&token)
-        .query(&[("filename", "notes.txt")])
-        .body(format!("{email}'s notes"))
-        .send()
-        .await
-        .unwrap())
+        .upload(&token, "notes.txt", format!("{email}'s notes"))
+        .await)
     .await;
     let file_id = id(&file, "/file/file_id");
     let conversation = ok(stack

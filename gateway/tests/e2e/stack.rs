@@ -139,6 +139,23 @@ impl Stack {
         request.send().await.expect("the gateway answers")
     }
 
+    /// Uploads `body` as the raw body of `POST /v1/files?filename=`.
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.http
+            .post(format!("{}/v1/files", self.base))
+            .bearer_auth(token)
+            .query(&[("filename", filename)])
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
     /// Registers and signs in; returns the token pair.
     pub async fn signed_in_pair(&self, email: &str) -> Value {
         let response = self
