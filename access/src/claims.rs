@@ -46,10 +46,46 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Whether the token grants `scope`.
+    /// Whether the token grants `scope`, itself or narrowed by a qualifier
+    /// (`tasks.process:image.*` grants `tasks.process` for some kinds of
+    /// work; the service checks the qualifier).
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope
-            .as_deref()
-            .is_some_and(|scopes| scopes.split(' ').any(|s| s == scope))
+        self.scope.as_deref().is_some_and(|scopes| {
+            scopes.split(' ').any(|s| {
+                s == scope
+                    || s.strip_prefix(scope)
+                        .is_some_and(|rest| rest.starts_with(':') && rest.len() > 1)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_scope(scope: &str) -> Claims {
+        Claims {
+            sub: Uuid::nil(),
+            sid: None,
+            jti: Uuid::nil(),
+            iat: 0,
+            exp: 0,
+            iss: "i".into(),
+            aud: "a".into(),
+            email: None,
+            is_superuser: false,
+            scope: Some(scope.into()),
+            token_type: TokenType::Service,
+        }
+    }
+
+    #[test]
+    fn a_qualified_scope_grants_its_base_and_a_look_alike_does_not() {
+        assert!(with_scope("tasks.process").has_scope("tasks.process"));
+        assert!(with_scope("a tasks.process:image.*").has_scope("tasks.process"));
+        for other in ["tasks.processx", "tasks.process:", "tasks", "reports.read"] {
+            assert!(!with_scope(other).has_scope("tasks.process"), "{other}");
+        }
     }
 }

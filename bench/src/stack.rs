@@ -165,6 +165,11 @@ impl Stack {
                 ("AUTH_SERVICE_URL", auth.clone()),
                 ("STORAGE_DIR", data.join("files").display().to_string()),
                 ("MAX_FILE_BYTES", (2u64 << 30).to_string()),
+                // The queue benchmarks hold thousands of tasks for one user.
+                ("MAX_TASKS_PER_USER", "0".into()),
+                ("MAX_PENDING_TASKS_PER_USER", "0".into()),
+                ("TASK_MAX_RUNNING_PER_USER", "0".into()),
+                ("STORAGE_QUOTA_BYTES", "0".into()),
             ],
         )?;
         stack.spawn(

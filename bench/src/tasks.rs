@@ -79,6 +79,7 @@ pub async fn drain_queue(
         let mut request = tonic::Request::new(pb::CreateTaskRequest {
             query: format!("benchmark task {i}"),
             file_ids: Vec::new(),
+            ..Default::default()
         });
         request.metadata_mut().insert("authorization", user.clone());
         async move { client.create_task(request).await }
@@ -103,6 +104,7 @@ pub async fn drain_queue(
                 let mut claim = tonic::Request::new(pb::ClaimTaskRequest {
                     worker_id: worker_id.clone(),
                     lease_seconds: 60,
+                    ..Default::default()
                 });
                 claim
                     .metadata_mut()

@@ -30,6 +30,7 @@ use crate::config::Storage;
 use crate::db::MIGRATIONS;
 use crate::export::PdfFont;
 use crate::grpc::{ConversationApi, FileApi, StatsApi, TaskApi, WorkerApi};
+use crate::progress::ProgressBuffer;
 use crate::storage::BlobStore;
 
 /// What every RPC needs; cheap to clone.
@@ -51,6 +52,8 @@ pub struct AppState {
     pub draining: watch::Receiver<bool>,
     /// The font of PDF exports (none found: PDF exports are refused).
     pub pdf_font: Option<PdfFont>,
+    /// Progress reports not yet written (see [`crate::progress`]).
+    pub progress: ProgressBuffer,
 }
 
 /// Completes when `draining` becomes true (or its sender is gone).
@@ -148,6 +151,7 @@ impl Application {
                 task_changes,
                 draining,
                 pdf_font,
+                progress: ProgressBuffer::default(),
             },
             verifier,
             drain,
@@ -192,6 +196,8 @@ impl Application {
         ));
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
         crate::blobs::spawn_sweeper(state.clone(), state.config.storage_sweep_interval);
+        crate::progress::spawn_flusher(state.clone(), state.config.task_progress_flush);
+        crate::retention::spawn_cleanup(state.clone(), state.config.task_cleanup_interval);
         let mut routes = RoutesBuilder::default();
         let health = service_runtime::grpc::add_standard_services(
             &mut routes,

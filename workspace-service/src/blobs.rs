@@ -30,6 +30,17 @@ pub async fn free_if_unreferenced(state: &AppState, sha256: &str) -> anyhow::Res
     Ok(freed)
 }
 
+/// Frees each of `hashes` that no file references any more (after the
+/// transaction that deleted their files has committed). Failures are logged:
+/// the sweeper retries whatever this misses.
+pub async fn free_all(state: &AppState, hashes: &[String]) {
+    for sha256 in hashes {
+        if let Err(e) = free_if_unreferenced(state, sha256).await {
+            tracing::warn!(%sha256, error = ?e, "freeing a blob failed; the sweeper will retry");
+        }
+    }
+}
+
 /// What one sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {

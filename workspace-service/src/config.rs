@@ -16,6 +16,15 @@
 //! | `TASK_MAX_ATTEMPTS` | `3` | attempts of a task before it fails for good |
 //! | `TASK_LEASE_SECS` | `60` | default lease of a claimed task |
 //! | `TASK_REAP_INTERVAL_SECS` | `5` | how often expired leases are reaped |
+//! | `TASK_RETRY_BACKOFF_MS` | `2000` | the wait before the second attempt of a task whose attempt failed retryably or whose lease ran out; it doubles with each attempt, with jitter (half fixed, half random) |
+//! | `TASK_RETRY_BACKOFF_MAX_SECS` | `300` | the longest wait between attempts |
+//! | `TASK_MAX_RUNNING_PER_USER` | `16` | most tasks of one user processing at once (0: no limit); others wait while other users' tasks are claimed |
+//! | `TASK_PROGRESS_FLUSH_MS` | `500` | how often reported progress is written: heartbeats in between only update what the next write stores |
+//! | `MAX_TASKS_PER_USER` | `1000` | most tasks one user may have, of any status (0: no limit) |
+//! | `MAX_PENDING_TASKS_PER_USER` | `100` | most tasks one user may have waiting (pending) at once (0: no limit) |
+//! | `STORAGE_QUOTA_BYTES` | `10737418240` | most bytes one user may store, uploads and task outputs together (10 GiB; 0: no limit) |
+//! | `TASK_RETENTION_DAYS` | `30` | finished tasks (completed, failed, cancelled) not processing a conversation turn are deleted with their outputs this many days after they finished (0: kept) |
+//! | `TASK_CLEANUP_INTERVAL_SECS` | `3600` | how often the retention cleanup runs (and forgets request ids older than a day) |
 //! | `STORAGE_BACKEND` | `local` | `local` (a directory) or `s3` (any S3-compatible service; `AWS_*` variables for credentials, region and endpoint) |
 //! | `STORAGE_DIR` | `data/files` | the directory of the local backend |
 //! | `STORAGE_S3_BUCKET` | none | the bucket of the s3 backend |
@@ -73,6 +82,22 @@ pub struct Config {
     pub task_lease: std::time::Duration,
     /// `TASK_REAP_INTERVAL_SECS`.
     pub task_reap_interval: std::time::Duration,
+    /// `TASK_RETRY_BACKOFF_MS` and `TASK_RETRY_BACKOFF_MAX_SECS`.
+    pub task_backoff: crate::domain::backoff::Backoff,
+    /// `TASK_MAX_RUNNING_PER_USER` (0: no limit).
+    pub task_max_running_per_user: i64,
+    /// `TASK_PROGRESS_FLUSH_MS`.
+    pub task_progress_flush: std::time::Duration,
+    /// `MAX_TASKS_PER_USER` (0: no limit).
+    pub max_tasks_per_user: i64,
+    /// `MAX_PENDING_TASKS_PER_USER` (0: no limit).
+    pub max_pending_tasks_per_user: i64,
+    /// `STORAGE_QUOTA_BYTES` (0: no limit).
+    pub storage_quota_bytes: u64,
+    /// `TASK_RETENTION_DAYS` (0: kept).
+    pub task_retention_days: u32,
+    /// `TASK_CLEANUP_INTERVAL_SECS`.
+    pub task_cleanup_interval: std::time::Duration,
     /// `EXPORT_PDF_FONT`: the font PDF exports are written in.
     pub export_pdf_font: PdfFontChoice,
 }
@@ -192,6 +217,25 @@ impl Config {
             task_max_attempts: env.number("TASK_MAX_ATTEMPTS", 3, 1..=100)?,
             task_lease: env.seconds("TASK_LEASE_SECS", 60, 5..=3600)?,
             task_reap_interval: env.seconds("TASK_REAP_INTERVAL_SECS", 5, 1..=3600)?,
+            task_backoff: crate::domain::backoff::Backoff {
+                base: env.millis("TASK_RETRY_BACKOFF_MS", 2000, 0..=3_600_000)?,
+                max: env.seconds("TASK_RETRY_BACKOFF_MAX_SECS", 300, 0..=86_400)?,
+            },
+            task_max_running_per_user: env.number(
+                "TASK_MAX_RUNNING_PER_USER",
+                16,
+                0..=1_000_000,
+            )?,
+            task_progress_flush: env.millis("TASK_PROGRESS_FLUSH_MS", 500, 10..=60_000)?,
+            max_tasks_per_user: env.number("MAX_TASKS_PER_USER", 1000, 0..=1_000_000_000)?,
+            max_pending_tasks_per_user: env.number(
+                "MAX_PENDING_TASKS_PER_USER",
+                100,
+                0..=1_000_000_000,
+            )?,
+            storage_quota_bytes: env.number("STORAGE_QUOTA_BYTES", 10 << 30, 0..=(1 << 50))?,
+            task_retention_days: env.number("TASK_RETENTION_DAYS", 30, 0..=36_500)?,
+            task_cleanup_interval: env.seconds("TASK_CLEANUP_INTERVAL_SECS", 3600, 10..=86_400)?,
             export_pdf_font: match env.optional("EXPORT_PDF_FONT").as_deref() {
                 None | Some("") => PdfFontChoice::Discover,
                 Some("none") => PdfFontChoice::Off,

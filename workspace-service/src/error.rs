@@ -42,6 +42,18 @@ pub enum Error {
     /// Refused in the current state (FAILED_PRECONDITION).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller's token does not allow this (PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Over one of the caller's quotas (RESOURCE_EXHAUSTED with a
+    /// `google.rpc.QuotaFailure` naming it; HTTP 429 at the gateway).
+    #[error("{description}")]
+    Quota {
+        /// The quota: `storage_bytes`, `tasks`, `pending_tasks`, `task_outputs`.
+        subject: &'static str,
+        /// What the limit is.
+        description: String,
+    },
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -90,6 +102,15 @@ impl From<Error> for Status {
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Transition(forbidden) => Status::failed_precondition(forbidden.to_string()),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::Quota {
+                subject,
+                description,
+            } => Status::with_error_details(
+                Code::ResourceExhausted,
+                description.clone(),
+                ErrorDetails::with_quota_failure_violation(subject, description),
+            ),
             Error::TooLarge(message) => Status::resource_exhausted(message),
             Error::Cancelled(message) => Status::cancelled(message),
             Error::DataLoss => Status::data_loss("stored data could not be read"),

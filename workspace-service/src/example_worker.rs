@@ -106,6 +106,7 @@ impl Worker {
                 pb::ClaimTaskRequest {
                     worker_id: self.config.worker_id.clone(),
                     lease_seconds: 60,
+                    ..Default::default()
                 },
             ))
             .await?

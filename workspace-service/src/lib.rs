@@ -10,8 +10,11 @@ pub mod error;
 pub mod example_worker;
 pub mod export;
 pub mod grpc;
+pub mod progress;
 pub mod queue;
+pub mod retention;
 pub mod storage;
+pub mod uploads;
 
 pub use app::{AppState, Application};
 pub use config::Config;

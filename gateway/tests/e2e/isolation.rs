@@ -145,8 +145,9 @@ fn resource_of(field: &FieldDescriptor) -> Option<String> {
     if let Some(stem) = name.strip_suffix("_ids") {
         return Some(format!("{stem}_id"));
     }
-    // `worker_id` names the caller (a worker), not a resource.
-    (name.ends_with("_id") && name != "worker_id").then(|| name.to_owned())
+    // `worker_id` names the caller (a worker) and `request_id` a retry of
+    // the call itself (AIP-155), not a resource.
+    (name.ends_with("_id") && !matches!(name, "worker_id" | "request_id")).then(|| name.to_owned())
 }
 
 /// The value of `field` referring to `id`: a string, a list, or a message

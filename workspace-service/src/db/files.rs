@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::schema::{blobs, conversation_files, conversations, files};
+use super::schema::{blobs, conversation_files, conversations, files, user_usage};
 use crate::db::conversations::Conversation;
 
 /// A row of `files`.
@@ -102,17 +102,107 @@ pub async fn totals(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<
         .await
 }
 
-/// Deletes the caller's file; returns it, or `None` when it was not theirs.
+/// Deletes the caller's file, its blob reference and its share of the
+/// caller's usage; returns it, or `None` when it was not theirs.
 pub async fn delete_for_user(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     user_id: Uuid,
 ) -> QueryResult<Option<File>> {
-    diesel::delete(files::table.find(id).filter(files::user_id.eq(user_id)))
+    let file = diesel::delete(files::table.find(id).filter(files::user_id.eq(user_id)))
         .returning(File::as_returning())
         .get_result(conn)
         .await
-        .optional()
+        .optional()?;
+    if let Some(file) = &file {
+        forget(conn, file).await?;
+    }
+    Ok(file)
+}
+
+/// Deletes the files `ids` whoever owns them, as [`delete_for_user`] does
+/// one; returns the contents they used (to be freed when unreferenced).
+pub async fn delete_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let deleted: Vec<File> = diesel::delete(files::table.filter(files::id.eq_any(ids)))
+        .returning(File::as_returning())
+        .get_results(conn)
+        .await?;
+    for file in &deleted {
+        forget(conn, file).await?;
+    }
+    Ok(deleted.into_iter().map(|f| f.sha256).collect())
+}
+
+/// Drops a deleted file's blob reference and usage.
+async fn forget(conn: &mut AsyncPgConnection, file: &File) -> QueryResult<()> {
+    release_blob(conn, &file.sha256).await?;
+    // Never below zero: rows written before usage was kept were not counted.
+    diesel::update(user_usage::table.find(file.user_id))
+        .set((
+            user_usage::stored_bytes.eq(diesel::dsl::sql::<diesel::sql_types::Int8>(
+                "greatest(stored_bytes - ",
+            )
+            .bind::<diesel::sql_types::Int8, _>(file.size_bytes)
+            .sql(", 0)")),
+            user_usage::file_count.eq(diesel::dsl::sql::<diesel::sql_types::Int8>(
+                "greatest(file_count - 1, 0)",
+            )),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Counts `size_bytes` more against `user_id`'s stored bytes, unless that
+/// would exceed `quota` (0: no quota); `false` when it would. Takes the
+/// usage row's lock until the transaction ends, so concurrent uploads of
+/// one user are counted one after the other and cannot overshoot together.
+pub async fn reserve_usage(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    size_bytes: i64,
+    quota: u64,
+) -> QueryResult<bool> {
+    let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+    let limit = if quota == 0 { i64::MAX } else { quota };
+    if size_bytes > limit {
+        return Ok(false);
+    }
+    #[derive(QueryableByName)]
+    struct Reserved {
+        #[diesel(sql_type = diesel::sql_types::Int8)]
+        #[allow(dead_code)]
+        stored_bytes: i64,
+    }
+    use diesel::sql_types::{Int8, Uuid as SqlUuid};
+    let reserved: Option<Reserved> = diesel::sql_query(
+        "INSERT INTO user_usage (user_id, stored_bytes, file_count) VALUES ($1, $2, 1) \
+         ON CONFLICT (user_id) DO UPDATE \
+           SET stored_bytes = user_usage.stored_bytes + $2, file_count = user_usage.file_count + 1 \
+           WHERE user_usage.stored_bytes <= $3 - $2 \
+         RETURNING stored_bytes",
+    )
+    .bind::<SqlUuid, _>(user_id)
+    .bind::<Int8, _>(size_bytes)
+    .bind::<Int8, _>(limit)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(reserved.is_some())
+}
+
+/// What `user_id` stores: bytes and files.
+pub async fn usage(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<(i64, i64)> {
+    Ok(user_usage::table
+        .find(user_id)
+        .select((user_usage::stored_bytes, user_usage::file_count))
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or((0, 0)))
 }
 
 /// The caller's conversations (not deleted) that use a file.

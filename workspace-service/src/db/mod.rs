@@ -2,6 +2,7 @@
 
 pub mod conversations;
 pub mod files;
+pub mod request_ids;
 pub mod schema;
 pub mod stats;
 pub mod tasks;

@@ -55,6 +55,10 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        kind -> Text,
+        progress -> Nullable<Jsonb>,
+        run_after -> Timestamptz,
+        worker_subject -> Nullable<Uuid>,
     }
 }
 
@@ -96,15 +100,6 @@ diesel::table! {
 diesel::joinable!(task_files -> tasks (task_id));
 diesel::joinable!(task_files -> files (file_id));
 diesel::joinable!(conversation_turns -> conversations (conversation_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    files,
-    conversations,
-    conversation_files,
-    tasks,
-    task_files,
-    conversation_turns,
-    task_counts,
-);
 
 diesel::table! {
     blobs (sha256) {
@@ -114,3 +109,71 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    task_queues (user_id, kind) {
+        user_id -> Uuid,
+        kind -> Text,
+        pending -> Int8,
+        last_claim -> Int8,
+    }
+}
+
+diesel::table! {
+    task_attempts (id) {
+        id -> Int8,
+        task_id -> Uuid,
+        number -> Int4,
+        worker_id -> Text,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    task_outputs (task_id, file_id) {
+        task_id -> Uuid,
+        file_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    request_ids (user_id, request_id) {
+        user_id -> Uuid,
+        request_id -> Uuid,
+        method -> Text,
+        fingerprint -> Text,
+        resource_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    user_usage (user_id) {
+        user_id -> Uuid,
+        stored_bytes -> Int8,
+        file_count -> Int8,
+    }
+}
+
+diesel::joinable!(task_attempts -> tasks (task_id));
+diesel::joinable!(task_outputs -> tasks (task_id));
+diesel::joinable!(task_outputs -> files (file_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    files,
+    conversations,
+    conversation_files,
+    tasks,
+    task_files,
+    conversation_turns,
+    task_counts,
+    blobs,
+    task_queues,
+    task_attempts,
+    task_outputs,
+    request_ids,
+    user_usage,
+);

@@ -1,7 +1,7 @@
 //! The lifecycle of a task (and of the conversation turn it processes):
 //!
 //! ```text
-//!  pending ──claim──▶ processing ──complete──▶ completed
+//!  draft ──start──▶ pending ──claim──▶ processing ──complete──▶ completed
 //!     ▲  │               │  │
 //!     │  └──cancel──┐    │  └──fail (final, or attempts used up)──▶ failed
 //!     │             ▼    │                                           │
@@ -9,6 +9,11 @@
 //!     └── retry ◀──────────────────────────── retry ◀────────────────┘
 //!     └── fail (retryable) / lease expired, attempts left ◀── processing
 //! ```
+//!
+//!
+//! A draft (created with `start = false`) is not queued; only a draft's
+//! query and files may be edited, and only terminal tasks and drafts may be
+//! deleted ([`Status::is_deletable`]).
 //!
 //! A transition the machine forbids is FAILED_PRECONDITION naming the
 //! current status.
@@ -18,6 +23,7 @@ use std::fmt;
 /// A task's (or turn's) status, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
+    Draft,
     Pending,
     Processing,
     Completed,
@@ -26,7 +32,8 @@ pub enum Status {
 }
 
 /// Every status.
-pub const ALL: [Status; 5] = [
+pub const ALL: [Status; 6] = [
+    Status::Draft,
     Status::Pending,
     Status::Processing,
     Status::Completed,
@@ -37,6 +44,8 @@ pub const ALL: [Status; 5] = [
 /// What is being done to a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Its owner queues a draft.
+    Start,
     /// A worker takes it.
     Claim,
     /// The worker finished it.
@@ -61,6 +70,7 @@ pub struct Forbidden {
 impl fmt::Display for Forbidden {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = match self.action {
+            Action::Start => "started",
             Action::Claim => "claimed",
             Action::Complete => "completed",
             Action::Fail => "failed",
@@ -80,6 +90,7 @@ impl Status {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Draft => "draft",
             Self::Pending => "pending",
             Self::Processing => "processing",
             Self::Completed => "completed",
@@ -98,11 +109,17 @@ impl Status {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 
+    /// Whether its owner may delete it: it is terminal or a draft.
+    pub fn is_deletable(self) -> bool {
+        self.is_terminal() || self == Self::Draft
+    }
+
     /// The status after `action`, or why it is forbidden.
     pub fn after(self, action: Action) -> Result<Status, Forbidden> {
         use Action::*;
         use Status::*;
         match (self, action) {
+            (Draft, Start) => Ok(Pending),
             (Pending, Claim) => Ok(Processing),
             (Processing, Complete) => Ok(Completed),
             (Processing, Fail) => Ok(Failed),
@@ -123,6 +140,7 @@ mod tests {
         use Action::*;
         use Status::*;
         let allowed = [
+            (Draft, Start, Pending),
             (Pending, Claim, Processing),
             (Processing, Complete, Completed),
             (Processing, Fail, Failed),
@@ -136,7 +154,7 @@ mod tests {
             assert_eq!(from.after(action), Ok(to), "{from:?} {action:?}");
         }
         // Everything else is forbidden.
-        let actions = [Claim, Complete, Fail, Requeue, Cancel, Retry];
+        let actions = [Start, Claim, Complete, Fail, Requeue, Cancel, Retry];
         let mut forbidden = 0;
         for from in ALL {
             for action in actions {
@@ -152,7 +170,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(forbidden, 5 * 6 - allowed.len());
+        assert_eq!(forbidden, 6 * 7 - allowed.len());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub use pdf::PdfFont;
 
 pub(crate) fn status_name(task: &pb::Task) -> &'static str {
     match task.status() {
+        pb::TaskStatus::Draft => "draft",
         pb::TaskStatus::Pending => "pending",
         pb::TaskStatus::Processing => "processing",
         pb::TaskStatus::Completed => "completed",

@@ -42,3 +42,21 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
     }
     Ok(value.to_owned())
 }
+
+/// A client-chosen request id (AIP-155): empty for none, else a UUID.
+pub fn request_id(raw: &str) -> Result<Option<Uuid>> {
+    match raw.trim() {
+        "" => Ok(None),
+        value => Uuid::parse_str(value)
+            .map(Some)
+            .map_err(|_| Error::invalid("request_id", "must be a UUID")),
+    }
+}
+
+/// The error of a request id used before for another request.
+pub fn request_id_reused() -> Error {
+    Error::invalid(
+        "request_id",
+        "was used before for a different request; choose a new one",
+    )
+}

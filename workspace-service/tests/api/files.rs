@@ -152,6 +152,7 @@ async fn a_cancelled_upload_leaves_neither_a_record_nor_a_stray_object() {
             pb::UploadFileMetadata {
                 filename: "half.csv".into(),
                 mime_type: String::new(),
+                ..Default::default()
             },
         )),
     })
@@ -353,6 +354,7 @@ async fn a_256_mib_upload_streams_with_bounded_memory() {
             pb::UploadFileMetadata {
                 filename: "big.bin".into(),
                 mime_type: String::new(),
+                ..Default::default()
             },
         )),
     }]);

@@ -232,6 +232,7 @@ impl TestStack {
                 pb::CreateTaskRequest {
                     query: query.into(),
                     file_ids: file_ids.iter().map(Uuid::to_string).collect(),
+                    ..Default::default()
                 },
             ))
             .await
@@ -267,6 +268,7 @@ impl TestStack {
                 pb::ClaimTaskRequest {
                     worker_id: worker.into(),
                     lease_seconds: 0,
+                    ..Default::default()
                 },
             ))
             .await
@@ -297,6 +299,128 @@ impl TestStack {
             .map(|r| r.into_inner().task.unwrap())
     }
 
+    /// Creates a task from a whole request.
+    pub async fn create(
+        &self,
+        token: &str,
+        request: pb::CreateTaskRequest,
+    ) -> Result<pb::Task, tonic::Status> {
+        self.tasks
+            .clone()
+            .create_task(authorized(token, request))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Claims a task of `kinds` as `worker`.
+    pub async fn claim_kinds(
+        &self,
+        token: &str,
+        worker: &str,
+        kinds: &[&str],
+    ) -> Result<pb::ClaimTaskResponse, tonic::Status> {
+        self.worker
+            .clone()
+            .claim_task(authorized(
+                token,
+                pb::ClaimTaskRequest {
+                    worker_id: worker.into(),
+                    kinds: kinds.iter().map(|k| k.to_string()).collect(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// A heartbeat of `worker` on `task_id`, with `progress` if given.
+    pub async fn heartbeat(
+        &self,
+        token: &str,
+        worker: &str,
+        task_id: &str,
+        progress: Option<pb::TaskProgress>,
+    ) -> Result<pb::HeartbeatTaskResponse, tonic::Status> {
+        self.worker
+            .clone()
+            .heartbeat_task(authorized(
+                token,
+                pb::HeartbeatTaskRequest {
+                    task_id: task_id.into(),
+                    worker_id: worker.into(),
+                    lease_seconds: 0,
+                    progress,
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Fails `task_id` as `worker`.
+    pub async fn fail(
+        &self,
+        token: &str,
+        worker: &str,
+        task_id: &str,
+        retryable: bool,
+    ) -> Result<pb::Task, tonic::Status> {
+        self.worker
+            .clone()
+            .fail_task(authorized(
+                token,
+                pb::FailTaskRequest {
+                    task_id: task_id.into(),
+                    worker_id: worker.into(),
+                    error_message: "boom".into(),
+                    retryable,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Cancels the owner's task.
+    pub async fn cancel(&self, token: &str, task_id: &str) -> Result<pb::Task, tonic::Status> {
+        self.tasks
+            .clone()
+            .cancel_task(authorized(
+                token,
+                pb::CancelTaskRequest {
+                    task_id: task_id.into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().task.unwrap())
+    }
+
+    /// Uploads `chunks` as an output of `task_id` by `worker`.
+    pub async fn upload_output(
+        &self,
+        token: &str,
+        worker: &str,
+        task_id: &str,
+        filename: &str,
+        chunks: Vec<Vec<u8>>,
+    ) -> Result<pb::TaskFile, tonic::Status> {
+        use pb::upload_task_output_request::Part;
+        let mut messages = vec![pb::UploadTaskOutputRequest {
+            part: Some(Part::Metadata(pb::UploadTaskOutputMetadata {
+                task_id: task_id.into(),
+                worker_id: worker.into(),
+                filename: filename.into(),
+                mime_type: "text/markdown".into(),
+            })),
+        }];
+        messages.extend(chunks.into_iter().map(|c| pb::UploadTaskOutputRequest {
+            part: Some(Part::Chunk(c.into())),
+        }));
+        self.worker
+            .clone()
+            .upload_task_output(authorized(token, tokio_stream::iter(messages)))
+            .await
+            .map(|r| r.into_inner().output.unwrap())
+    }
+
     /// Uploads `chunks` as `filename`.
     pub async fn upload(
         &self,
@@ -309,6 +433,7 @@ impl TestStack {
             part: Some(Part::Metadata(pb::UploadFileMetadata {
                 filename: filename.into(),
                 mime_type: "text/csv".into(),
+                ..Default::default()
             })),
         }];
         messages.extend(chunks.into_iter().map(|c| pb::UploadFileRequest {

@@ -2,10 +2,18 @@
 //! auth-service, each with fresh databases in the throw-away PostgreSQL cluster.
 
 mod conversations;
+mod drafts;
 mod example_worker;
+mod fairness;
 mod files;
 mod helpers;
+mod idempotency;
+mod kinds;
 mod operations;
+mod outputs;
+mod progress;
+mod quotas;
+mod retries;
 mod s3;
 mod stats;
 mod tasks;

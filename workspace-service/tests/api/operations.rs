@@ -164,6 +164,7 @@ async fn sigterm_under_load_finishes_every_call_that_started() {
                 pb::UploadFileMetadata {
                     filename: "in-flight.bin".into(),
                     mime_type: "application/octet-stream".into(),
+                    ..Default::default()
                 },
             )),
         })

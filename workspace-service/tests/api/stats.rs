@@ -43,6 +43,7 @@ async fn activity(stack: &TestStack, token: &str) {
                 pb::CreateTurnRequest {
                     conversation_id: conversation.conversation_id.clone(),
                     query: query.into(),
+                    ..Default::default()
                 },
             ))
             .await

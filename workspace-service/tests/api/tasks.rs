@@ -23,6 +23,7 @@ async fn a_task_is_created_pending_with_its_files() {
             pb::CreateTaskRequest {
                 query: " ".into(),
                 file_ids: vec![],
+                ..Default::default()
             },
         ))
         .await
@@ -466,6 +467,7 @@ async fn another_users_file_cannot_be_attached_to_a_task_or_a_conversation() {
             pb::CreateTaskRequest {
                 query: "steal".into(),
                 file_ids: vec![adas_file.file_id.clone()],
+                ..Default::default()
             },
         ))
         .await

@@ -17,6 +17,7 @@ async fn create_turn(
             pb::CreateTurnRequest {
                 conversation_id: conversation_id.into(),
                 query: query.into(),
+                ..Default::default()
             },
         ))
         .await
@@ -272,6 +273,7 @@ async fn every_id_taking_conversation_rpc_answers_not_found_for_another_users_id
             pb::CreateTurnRequest {
                 conversation_id: id.clone(),
                 query: "x".into(),
+                ..Default::default()
             },
         ))
         .await

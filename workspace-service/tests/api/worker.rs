@@ -125,6 +125,8 @@ async fn an_expired_lease_goes_back_to_pending_then_fails_after_the_last_attempt
     let worker = stack.service_token(&["tasks.process"]).await;
     let task = stack.create_task(&ada.token, "q", &[]).await;
     for attempt in 1..=3 {
+        // Past the retry backoff of the previous attempt (2 s, then 4 s).
+        stack.clock.advance(chrono::Duration::seconds(5));
         let claimed = stack.claim(&worker, "w").await.unwrap().task.unwrap();
         assert_eq!(claimed.attempt, attempt);
         stack.clock.advance(chrono::Duration::seconds(61));
@@ -163,6 +165,7 @@ async fn heartbeats_keep_the_lease_and_another_worker_cannot_report() {
                 task_id: task.task_id.clone(),
                 worker_id: "w1".into(),
                 lease_seconds: 60,
+                ..Default::default()
             },
         ))
         .await
@@ -218,7 +221,9 @@ async fn a_retryable_failure_requeues_and_a_final_one_fails() {
     };
     stack.claim(&worker, "w").await.unwrap();
     assert_eq!(fail(true).await.unwrap().status(), pb::TaskStatus::Pending);
-    stack.claim(&worker, "w").await.unwrap();
+    // The retry waits out its backoff (at most 2 s after a first attempt).
+    stack.clock.advance(chrono::Duration::seconds(2));
+    stack.claim(&worker, "w").await.unwrap().task.unwrap();
     let failed = fail(false).await.unwrap();
     assert_eq!(failed.status(), pb::TaskStatus::Failed);
     assert_eq!(failed.error_message, "boom");
@@ -308,6 +313,7 @@ async fn a_bad_lease_or_an_output_file_of_another_user_is_invalid_argument() {
                 pb::ClaimTaskRequest {
                     worker_id: "w".into(),
                     lease_seconds,
+                    ..Default::default()
                 },
             ))
             .await

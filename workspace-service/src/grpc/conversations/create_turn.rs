@@ -1,5 +1,7 @@
 //! `CreateTurn`: the next turn of a conversation, backed by a task that the
-//! workers process (one queue for turns and tasks).
+//! workers process (one queue for turns and tasks), within the caller's
+//! task limits; a retry with the same `request_id` returns the first call's
+//! turn.
 
 use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
@@ -7,11 +9,14 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::conversations;
+use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::db::tasks::NewTask;
 use crate::db::turns::{self, NewTurn, Turn};
+use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::grpc::tasks::Admit;
 
 pub async fn create_turn(
     state: &AppState,
@@ -20,17 +25,40 @@ pub async fn create_turn(
 ) -> Result<pb::CreateTurnResponse> {
     let conversation_id = ids::parse_resource("conversation", &request.conversation_id)?;
     let query = ids::text("query", &request.query, crate::grpc::MAX_QUERY_CHARS)?;
+    let kind = Kind::parse(&request.kind).map_err(|why| Error::invalid("kind", why))?;
+    let key = ids::request_id(&request.request_id)?.map(|id| {
+        RequestKey::new(
+            user_id,
+            id,
+            "CreateTurn",
+            &(conversation_id, &query, kind.as_str()),
+        )
+    });
     let now = state.clock.now();
+    let turn_id = Uuid::now_v7();
     let mut conn = state.pool.get().await?;
     let turn = conn
         .transaction(async |conn| -> Result<Turn> {
+            if let Some(key) = &key {
+                match request_ids::claim(conn, key, turn_id, now).await? {
+                    Claimed::Fresh => {}
+                    Claimed::Replay(id) => {
+                        return turns::find_for_user(conn, id, user_id)
+                            .await?
+                            .ok_or(Error::NotFound("turn"));
+                    }
+                    Claimed::Mismatch => return Err(ids::request_id_reused()),
+                }
+            }
             // Locks the conversation row until commit: concurrent turns take
             // consecutive numbers.
             let number = conversations::next_turn_number(conn, conversation_id, user_id, now)
                 .await?
                 .ok_or(Error::NotFound("conversation"))?;
+            crate::grpc::tasks::check_limits(conn, state, user_id, Admit::Create(Status::Pending))
+                .await?;
             let turn = NewTurn {
-                id: Uuid::now_v7(),
+                id: turn_id,
                 conversation_id,
                 turn_number: number,
                 query: &query,
@@ -50,11 +78,13 @@ pub async fn create_turn(
                 id: Uuid::now_v7(),
                 user_id,
                 query: &query,
+                kind: kind.as_str(),
                 status: Status::Pending.as_str(),
                 max_attempts: state.config.task_max_attempts,
                 turn_id: Some(turn.id),
                 created_at: now,
                 updated_at: now,
+                run_after: now,
             }
             .insert(conn, &file_ids)
             .await?;

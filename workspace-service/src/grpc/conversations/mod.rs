@@ -129,7 +129,7 @@ fn turn_to_wire(turn: &Turn) -> pb::Turn {
         Some(Status::Completed) => pb::TurnStatus::Completed,
         Some(Status::Failed) => pb::TurnStatus::Failed,
         Some(Status::Cancelled) => pb::TurnStatus::Cancelled,
-        None => pb::TurnStatus::Unspecified,
+        Some(Status::Draft) | None => pb::TurnStatus::Unspecified,
     };
     pb::Turn {
         turn_id: turn.id.to_string(),

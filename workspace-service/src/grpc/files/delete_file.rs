@@ -19,11 +19,9 @@ pub async fn delete_file(
     let mut conn = state.pool.get().await?;
     let file = conn
         .transaction(async |conn| -> Result<File> {
-            let file = files::delete_for_user(conn, id, user_id)
+            files::delete_for_user(conn, id, user_id)
                 .await?
-                .ok_or(Error::NotFound("file"))?;
-            files::release_blob(conn, &file.sha256).await?;
-            Ok(file)
+                .ok_or(Error::NotFound("file"))
         })
         .await?;
     drop(conn);

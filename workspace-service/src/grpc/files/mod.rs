@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::db::files::File;
 use crate::grpc::convert::timestamp;
 
-/// Largest chunk of an upload or a download.
-pub const MAX_CHUNK: usize = 1 << 20;
+/// Largest chunk of a download.
+pub const MAX_CHUNK: usize = crate::uploads::MAX_CHUNK;
 
 /// `workspace.v1.FileService`.
 #[derive(Debug, Clone)]

@@ -81,6 +81,7 @@ fn task_counts(counts: &[(String, i64)]) -> pb::TaskCounts {
     for (status, count) in counts {
         wire.total += count;
         match Status::parse(status) {
+            Some(Status::Draft) => wire.draft += count,
             Some(Status::Pending) => wire.pending += count,
             Some(Status::Processing) => wire.processing += count,
             Some(Status::Completed) => wire.completed += count,

@@ -14,6 +14,7 @@ pub async fn get_task_stats(state: &AppState, user_id: Uuid) -> Result<pb::GetTa
     for (status, count) in tasks::counts(&mut conn, user_id).await? {
         stats.total += count;
         match Status::parse(&status) {
+            Some(Status::Draft) => stats.draft = count,
             Some(Status::Pending) => stats.pending = count,
             Some(Status::Processing) => stats.processing = count,
             Some(Status::Completed) => stats.completed = count,

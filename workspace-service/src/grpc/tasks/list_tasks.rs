@@ -54,6 +54,7 @@ pub async fn list_tasks(
 ) -> Result<pb::ListTasksResponse> {
     let status = match pb::TaskStatus::try_from(request.status) {
         Ok(pb::TaskStatus::Unspecified) => None,
+        Ok(pb::TaskStatus::Draft) => Some(Status::Draft),
         Ok(pb::TaskStatus::Pending) => Some(Status::Pending),
         Ok(pb::TaskStatus::Processing) => Some(Status::Processing),
         Ok(pb::TaskStatus::Completed) => Some(Status::Completed),
@@ -69,9 +70,19 @@ pub async fn list_tasks(
         ));
     }
     let (order, descending) = order(&request.order_by)?;
+    let kind = match request.kind.trim() {
+        "" => None,
+        raw => Some(
+            crate::domain::kind::Kind::parse(raw)
+                .map_err(|why| Error::invalid("kind", why))?
+                .as_str()
+                .to_owned(),
+        ),
+    };
     let filter = TaskFilter {
         user_id,
         status,
+        kind: kind.clone(),
         filename_pattern: (!filename.is_empty()).then(|| {
             format!(
                 "%{}%",
@@ -88,7 +99,7 @@ pub async fn list_tasks(
     };
     // The token is valid only for the same caller, filters and order.
     let scope = format!(
-        "tasks|{user_id}|{status:?}|{filename}|{:?}|{:?}|{order:?}|{descending}",
+        "tasks|{user_id}|{status:?}|{kind:?}|{filename}|{:?}|{:?}|{order:?}|{descending}",
         filter.created_after, filter.created_before
     );
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;

@@ -3,11 +3,14 @@
 mod cancel_task;
 mod change;
 mod create_task;
+mod delete_task;
 mod export_task;
 mod get_task;
 mod get_task_stats;
 mod list_tasks;
 mod retry_task;
+mod start_task;
+mod update_task;
 mod watch_task;
 
 use std::collections::HashMap;
@@ -18,9 +21,13 @@ use tonic::{Request, Response};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::tasks::{self, Task};
+use crate::db::tasks::attempts::{Attempt, Outcome};
+use crate::db::tasks::{self, Task, TaskFile, attempts, outputs};
+use crate::domain::progress::Progress;
 use crate::domain::task_state::Status;
 use crate::grpc::convert::{json_field, timestamp};
+
+pub use create_task::{Admit, check_limits};
 
 /// `workspace.v1.TaskService`.
 #[derive(Debug, Clone)]
@@ -87,6 +94,36 @@ impl TaskService for TaskApi {
         ))
     }
 
+    async fn start_task(
+        &self,
+        request: Request<pb::StartTaskRequest>,
+    ) -> Result<Response<pb::StartTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            start_task::start_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: Request<pb::UpdateTaskRequest>,
+    ) -> Result<Response<pb::UpdateTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            update_task::update_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_task(
+        &self,
+        request: Request<pb::DeleteTaskRequest>,
+    ) -> Result<Response<pb::DeleteTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            delete_task::delete_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
     async fn get_task_stats(
         &self,
         request: Request<pb::GetTaskStatsRequest>,
@@ -125,6 +162,7 @@ impl TaskService for TaskApi {
 /// The wire status of a stored one.
 pub fn wire_status(status: Status) -> pb::TaskStatus {
     match status {
+        Status::Draft => pb::TaskStatus::Draft,
         Status::Pending => pb::TaskStatus::Pending,
         Status::Processing => pb::TaskStatus::Processing,
         Status::Completed => pb::TaskStatus::Completed,
@@ -133,22 +171,20 @@ pub fn wire_status(status: Status) -> pb::TaskStatus {
     }
 }
 
-/// Tasks as the wire shows them, with their files.
+/// Tasks as the wire shows them, with their files, outputs and attempts.
 pub async fn to_wire(
     conn: &mut AsyncPgConnection,
     list: &[Task],
 ) -> crate::error::Result<Vec<pb::Task>> {
     let ids: Vec<Uuid> = list.iter().map(|t| t.id).collect();
-    let mut files: HashMap<Uuid, Vec<pb::TaskFile>> = HashMap::new();
-    for file in tasks::files_of(conn, &ids).await? {
-        files.entry(file.task_id).or_default().push(pb::TaskFile {
-            file_id: file.file_id.to_string(),
-            filename: file.filename,
-            size_bytes: file.size_bytes,
-            md5: file.md5,
-            sha256: file.sha256,
-            mime_type: file.mime_type,
-        });
+    let mut files = group(tasks::files_of(conn, &ids).await?);
+    let mut outputs = group(outputs::of(conn, &ids).await?);
+    let mut attempts: HashMap<Uuid, Vec<pb::TaskAttempt>> = HashMap::new();
+    for attempt in attempts::of(conn, &ids).await? {
+        attempts
+            .entry(attempt.task_id)
+            .or_default()
+            .push(attempt_to_wire(attempt));
     }
     Ok(list
         .iter()
@@ -167,8 +203,63 @@ pub async fn to_wire(
             started_at: task.started_at.map(timestamp),
             completed_at: task.completed_at.map(timestamp),
             updated_at: Some(timestamp(task.updated_at)),
+            kind: task.kind.clone(),
+            progress: task.progress.as_ref().and_then(progress_to_wire),
+            outputs: outputs.remove(&task.id).unwrap_or_default(),
+            attempts: attempts.remove(&task.id).unwrap_or_default(),
+            run_after: (task.status() == Status::Pending).then(|| timestamp(task.run_after)),
         })
         .collect())
+}
+
+/// Files by task, as the wire shows them.
+fn group(rows: Vec<TaskFile>) -> HashMap<Uuid, Vec<pb::TaskFile>> {
+    let mut by_task: HashMap<Uuid, Vec<pb::TaskFile>> = HashMap::new();
+    for file in rows {
+        by_task.entry(file.task_id).or_default().push(pb::TaskFile {
+            file_id: file.file_id.to_string(),
+            filename: file.filename,
+            size_bytes: file.size_bytes,
+            md5: file.md5,
+            sha256: file.sha256,
+            mime_type: file.mime_type,
+        });
+    }
+    by_task
+}
+
+/// A stored progress report as the wire shows it (a row that does not
+/// read as one shows none).
+pub fn progress_to_wire(stored: &serde_json::Value) -> Option<pb::TaskProgress> {
+    let progress: Progress = serde_json::from_value(stored.clone()).ok()?;
+    Some(pb::TaskProgress {
+        fraction: progress.fraction,
+        message: progress.message,
+        partial: progress
+            .partial
+            .as_ref()
+            .map(crate::grpc::convert::json_to_value),
+        reported_at: Some(timestamp(progress.reported_at)),
+    })
+}
+
+fn attempt_to_wire(attempt: Attempt) -> pb::TaskAttempt {
+    let outcome = match attempt.outcome.as_deref().and_then(Outcome::parse) {
+        None => pb::AttemptOutcome::Unspecified,
+        Some(Outcome::Completed) => pb::AttemptOutcome::Completed,
+        Some(Outcome::Failed) => pb::AttemptOutcome::Failed,
+        Some(Outcome::Requeued) => pb::AttemptOutcome::Requeued,
+        Some(Outcome::LeaseExpired) => pb::AttemptOutcome::LeaseExpired,
+        Some(Outcome::Cancelled) => pb::AttemptOutcome::Cancelled,
+    };
+    pb::TaskAttempt {
+        number: attempt.number,
+        worker_id: attempt.worker_id,
+        started_at: Some(timestamp(attempt.started_at)),
+        ended_at: attempt.ended_at.map(timestamp),
+        outcome: outcome as i32,
+        error_message: attempt.error_message.unwrap_or_default(),
+    }
 }
 
 /// One task as the wire shows it.

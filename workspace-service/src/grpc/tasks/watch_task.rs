@@ -1,5 +1,7 @@
 //! `WatchTask`: the task's states until it is terminal, pushed by
-//! PostgreSQL notifications (no polling).
+//! PostgreSQL notifications (no polling): one message for each change a
+//! client can see (status, progress, outputs, attempts), none for a change
+//! it cannot (a lease extended).
 
 use postgres_kit::notify::Notice;
 use proto::workspace::v1 as pb;
@@ -32,7 +34,7 @@ pub async fn watch_task(
     tokio::spawn(async move {
         let drained = crate::app::drained(state.draining.clone());
         tokio::pin!(drained);
-        let mut last = first.0.status.clone();
+        let mut last = visible(&first.1);
         let mut done = first.0.status().is_terminal();
         if tx
             .send(Ok(pb::WatchTaskResponse {
@@ -67,10 +69,11 @@ pub async fn watch_task(
                     return;
                 }
             };
-            if task.status == last {
+            let seen = visible(&wire);
+            if seen == last {
                 continue;
             }
-            last = task.status.clone();
+            last = seen;
             done = task.status().is_terminal();
             if tx
                 .send(Ok(pb::WatchTaskResponse { task: Some(wire) }))
@@ -91,4 +94,13 @@ async fn load(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Option<(Task,
     };
     let wire = super::one_to_wire(&mut conn, &task).await?;
     Ok(Some((task, wire)))
+}
+
+/// What a watcher sees of a task: all of it but the time of its last change
+/// (which a lease extension moves too).
+fn visible(task: &pb::Task) -> pb::Task {
+    pb::Task {
+        updated_at: None,
+        ..task.clone()
+    }
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::files;
+use crate::db::tasks::attempts::{self, Outcome};
 use crate::db::tasks::{self, Changes, Task, TurnResult};
 use crate::domain::task_state::Action;
 use crate::error::{Error, Result};
@@ -17,10 +18,15 @@ const MAX_ANALYSIS_CHARS: usize = 100_000;
 
 pub async fn complete_task(
     state: &AppState,
+    subject: Uuid,
     request: pb::CompleteTaskRequest,
 ) -> Result<pb::CompleteTaskResponse> {
     let id = ids::parse_resource("task", &request.task_id)?;
     let worker = super::worker_id(&request.worker_id)?;
+    let holder = super::Holder {
+        worker_id: &worker,
+        subject,
+    };
     if request.analysis.chars().count() > MAX_ANALYSIS_CHARS {
         return Err(Error::invalid(
             "analysis",
@@ -52,7 +58,7 @@ pub async fn complete_task(
             let task = tasks::find_for_update(conn, id)
                 .await?
                 .ok_or(Error::NotFound("task"))?;
-            super::holds(&task, &worker, now)?;
+            super::holds(&task, holder, now)?;
             let to = task
                 .status()
                 .after(Action::Complete)
@@ -67,7 +73,11 @@ pub async fn complete_task(
                     "is not a file of the task's owner",
                 ));
             }
+            attempts::end(conn, task.id, Outcome::Completed, None, now).await?;
+            // The last progress reported, if the flusher has not written it.
+            let progress = state.progress.take(task.id);
             let changes = Changes {
+                progress: progress.map(Some),
                 analysis: Some(analysis.clone()),
                 operations: Some(operations.clone()),
                 result: Some(result.clone()),

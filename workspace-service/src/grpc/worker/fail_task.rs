@@ -1,32 +1,48 @@
 //! `FailTask`: the caller's task failed; a retryable failure queues it again
-//! while attempts are left.
+//! after a backoff while attempts are left. Either way the attempt's outputs
+//! are removed.
 
 use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
+use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::tasks::{self, Task};
+use crate::db::tasks;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::queue::{Ended, Ending};
 
 pub async fn fail_task(
     state: &AppState,
+    subject: Uuid,
     request: pb::FailTaskRequest,
 ) -> Result<pb::FailTaskResponse> {
     let id = ids::parse_resource("task", &request.task_id)?;
     let worker = super::worker_id(&request.worker_id)?;
+    let holder = super::Holder {
+        worker_id: &worker,
+        subject,
+    };
     let message = ids::text("error_message", &request.error_message, 10_000)?;
+    let ending = if request.retryable {
+        Ending::Retryable
+    } else {
+        Ending::Final
+    };
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let task = conn
-        .transaction(async |conn| -> Result<Task> {
+    let Ended { task, freed } = conn
+        .transaction(async |conn| -> Result<Ended> {
             let task = tasks::find_for_update(conn, id)
                 .await?
                 .ok_or(Error::NotFound("task"))?;
-            super::holds(&task, &worker, now)?;
-            Ok(crate::queue::end_attempt(conn, &task, &message, request.retryable, now).await?)
+            super::holds(&task, holder, now)?;
+            state.progress.take(task.id);
+            let backoff = state.config.task_backoff;
+            Ok(crate::queue::end_attempt(conn, &task, &message, ending, &backoff, now).await?)
         })
         .await?;
+    crate::blobs::free_all(state, &freed).await;
     Ok(pb::FailTaskResponse {
         task: Some(crate::grpc::tasks::one_to_wire(&mut conn, &task).await?),
     })

@@ -1,15 +1,21 @@
 //! `workspace.v1.WorkerService`: what workers call. The access rule in the
-//! proto admits only tokens with the `tasks.process` scope.
+//! proto admits only tokens with the `tasks.process` scope (or a qualified
+//! `tasks.process:KIND` one, see [`crate::domain::kind`]).
+//!
+//! A lease is held by a worker name *and* the service account that claimed
+//! it: another account naming the same worker holds nothing.
 
 mod claim_task;
 mod complete_task;
 mod fail_task;
 mod heartbeat_task;
 mod read_task_file;
+mod upload_task_output;
 
 use chrono::{DateTime, Utc};
 use proto::workspace::v1::{self as pb, worker_service_server::WorkerService};
-use tonic::{Request, Response};
+use tonic::{Request, Response, Streaming};
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::tasks::Task;
@@ -34,8 +40,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::ClaimTaskRequest>,
     ) -> Result<Response<pb::ClaimTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.clone();
         Ok(Response::new(
-            claim_task::claim_task(&self.state, request.into_inner()).await?,
+            claim_task::claim_task(&self.state, &caller, request.into_inner()).await?,
         ))
     }
 
@@ -43,8 +50,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::HeartbeatTaskRequest>,
     ) -> Result<Response<pb::HeartbeatTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
         Ok(Response::new(
-            heartbeat_task::heartbeat_task(&self.state, request.into_inner()).await?,
+            heartbeat_task::heartbeat_task(&self.state, caller, request.into_inner()).await?,
         ))
     }
 
@@ -52,8 +60,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::CompleteTaskRequest>,
     ) -> Result<Response<pb::CompleteTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
         Ok(Response::new(
-            complete_task::complete_task(&self.state, request.into_inner()).await?,
+            complete_task::complete_task(&self.state, caller, request.into_inner()).await?,
         ))
     }
 
@@ -61,8 +70,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::FailTaskRequest>,
     ) -> Result<Response<pb::FailTaskResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
         Ok(Response::new(
-            fail_task::fail_task(&self.state, request.into_inner()).await?,
+            fail_task::fail_task(&self.state, caller, request.into_inner()).await?,
         ))
     }
 
@@ -72,8 +82,20 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::ReadTaskFileRequest>,
     ) -> Result<Response<Self::ReadTaskFileStream>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
         Ok(Response::new(
-            read_task_file::read_task_file(&self.state, request.into_inner()).await?,
+            read_task_file::read_task_file(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn upload_task_output(
+        &self,
+        request: Request<Streaming<pb::UploadTaskOutputRequest>>,
+    ) -> Result<Response<pb::UploadTaskOutputResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            upload_task_output::upload_task_output(&self.state, caller, request.into_inner())
+                .await?,
         ))
     }
 }
@@ -102,11 +124,31 @@ fn lease_end(state: &AppState, seconds: i32, now: DateTime<Utc>) -> Result<DateT
     Ok(now + chrono::Duration::seconds(seconds))
 }
 
-/// Checks that `worker` holds `task`'s live lease: a cancelled task, or one
+/// Who acts on a lease: the worker's name and its service account.
+#[derive(Debug, Clone, Copy)]
+struct Holder<'a> {
+    worker_id: &'a str,
+    subject: Uuid,
+}
+
+impl Holder<'_> {
+    /// Whether this holder is the one `task` was last leased to.
+    fn was_leased(&self, task: &Task) -> bool {
+        task.worker_id.as_deref() == Some(self.worker_id)
+            && task.worker_subject == Some(self.subject)
+    }
+}
+
+/// Checks that `holder` holds `task`'s live lease: a cancelled task, or one
 /// whose lease ran out and was handed to another worker, is not the worker's
 /// any more.
-fn holds(task: &Task, worker: &str, now: DateTime<Utc>) -> Result<()> {
+fn holds(task: &Task, holder: Holder<'_>, now: DateTime<Utc>) -> Result<()> {
     let status = task.status();
+    if status == crate::domain::task_state::Status::Cancelled && holder.was_leased(task) {
+        return Err(Error::FailedPrecondition(
+            "the task was cancelled by its owner".into(),
+        ));
+    }
     if status != crate::domain::task_state::Status::Processing {
         return Err(Error::FailedPrecondition(format!(
             "the task is {} and no longer leased to this worker",
@@ -114,7 +156,7 @@ fn holds(task: &Task, worker: &str, now: DateTime<Utc>) -> Result<()> {
         )));
     }
     let live = task.lease_expires_at.is_some_and(|end| end > now);
-    if task.worker_id.as_deref() != Some(worker) || !live {
+    if !holder.was_leased(task) || !live {
         return Err(Error::FailedPrecondition(
             "the lease on this task was lost".into(),
         ));

@@ -14,6 +14,7 @@ pub type TaskFileStream = ReceiverStream<Result<pb::ReadTaskFileResponse, Status
 
 pub async fn read_task_file(
     state: &AppState,
+    subject: uuid::Uuid,
     request: pb::ReadTaskFileRequest,
 ) -> Result<TaskFileStream> {
     let task_id = ids::parse_resource("task", &request.task_id)?;
@@ -25,7 +26,11 @@ pub async fn read_task_file(
         let task = tasks::find(&mut conn, task_id)
             .await?
             .ok_or(Error::NotFound("task"))?;
-        super::holds(&task, &worker, now)?;
+        let holder = super::Holder {
+            worker_id: &worker,
+            subject,
+        };
+        super::holds(&task, holder, now)?;
         let attached = tasks::files_of(&mut conn, &[task_id]).await?;
         if !attached.iter().any(|f| f.file_id == file_id) {
             return Err(Error::NotFound("file"));
