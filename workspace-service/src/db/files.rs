@@ -48,6 +48,20 @@ pub async fn owned_by(
         .await
 }
 
+/// Of `ids`, the files of `user_id`, in no particular order.
+pub async fn of_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    ids: &[Uuid],
+) -> QueryResult<Vec<File>> {
+    files::table
+        .filter(files::user_id.eq(user_id))
+        .filter(files::id.eq_any(ids))
+        .select(File::as_select())
+        .load(conn)
+        .await
+}
+
 /// The caller's file, or `None`.
 pub async fn find_for_user(
     conn: &mut AsyncPgConnection,

@@ -96,3 +96,28 @@ pub async fn find_for_user(
         .await
         .optional()
 }
+
+/// A turn, or `None`.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Turn>> {
+    conversation_turns::table
+        .find(id)
+        .select(Turn::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The turns of a conversation numbered below `before`, in order.
+pub async fn earlier(
+    conn: &mut AsyncPgConnection,
+    conversation_id: Uuid,
+    before: i32,
+) -> QueryResult<Vec<Turn>> {
+    conversation_turns::table
+        .filter(conversation_turns::conversation_id.eq(conversation_id))
+        .filter(conversation_turns::turn_number.lt(before))
+        .order(conversation_turns::turn_number)
+        .select(Turn::as_select())
+        .load(conn)
+        .await
+}

@@ -1,6 +1,7 @@
 //! Integration tests of the workspace-service's gRPC API, against a real
 //! auth-service, each with fresh databases in the throw-away PostgreSQL cluster.
 
+mod context;
 mod conversations;
 mod drafts;
 mod example_worker;

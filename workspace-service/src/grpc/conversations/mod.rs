@@ -122,7 +122,7 @@ impl ConversationService for ConversationApi {
 }
 
 /// A turn as the wire shows it.
-fn turn_to_wire(turn: &Turn) -> pb::Turn {
+pub(crate) fn turn_to_wire(turn: &Turn) -> pb::Turn {
     let status = match Status::parse(&turn.status) {
         Some(Status::Pending) => pb::TurnStatus::Pending,
         Some(Status::Processing) => pb::TurnStatus::Processing,

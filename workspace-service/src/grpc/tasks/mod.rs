@@ -216,16 +216,36 @@ pub async fn to_wire(
 fn group(rows: Vec<TaskFile>) -> HashMap<Uuid, Vec<pb::TaskFile>> {
     let mut by_task: HashMap<Uuid, Vec<pb::TaskFile>> = HashMap::new();
     for file in rows {
-        by_task.entry(file.task_id).or_default().push(pb::TaskFile {
-            file_id: file.file_id.to_string(),
-            filename: file.filename,
-            size_bytes: file.size_bytes,
-            md5: file.md5,
-            sha256: file.sha256,
-            mime_type: file.mime_type,
-        });
+        by_task
+            .entry(file.task_id)
+            .or_default()
+            .push(task_file_to_wire(file));
     }
     by_task
+}
+
+/// A file of a task as the wire shows it.
+pub fn task_file_to_wire(file: TaskFile) -> pb::TaskFile {
+    pb::TaskFile {
+        file_id: file.file_id.to_string(),
+        filename: file.filename,
+        size_bytes: file.size_bytes,
+        md5: file.md5,
+        sha256: file.sha256,
+        mime_type: file.mime_type,
+    }
+}
+
+/// A stored file as a task's file on the wire.
+pub fn file_to_task_file(file: crate::db::files::File) -> pb::TaskFile {
+    pb::TaskFile {
+        file_id: file.id.to_string(),
+        filename: file.filename,
+        size_bytes: file.size_bytes,
+        md5: file.md5,
+        sha256: file.sha256,
+        mime_type: file.mime_type,
+    }
 }
 
 /// A stored progress report as the wire shows it (a row that does not

@@ -8,6 +8,7 @@
 mod claim_task;
 mod complete_task;
 mod fail_task;
+mod get_task_context;
 mod heartbeat_task;
 mod read_task_file;
 mod upload_task_output;
@@ -73,6 +74,16 @@ impl WorkerService for WorkerApi {
         let caller = access::caller(&request)?.sub;
         Ok(Response::new(
             fail_task::fail_task(&self.state, caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_task_context(
+        &self,
+        request: Request<pb::GetTaskContextRequest>,
+    ) -> Result<Response<pb::GetTaskContextResponse>, tonic::Status> {
+        let caller = access::caller(&request)?.sub;
+        Ok(Response::new(
+            get_task_context::get_task_context(&self.state, caller, request.into_inner()).await?,
         ))
     }
 

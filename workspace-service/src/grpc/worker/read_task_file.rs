@@ -1,4 +1,5 @@
-//! `ReadTaskFile`: a worker reads a file of a task it holds, and nothing else.
+//! `ReadTaskFile`: a worker reads a file of a task it holds (or of the
+//! task's context, see [`super::get_task_context`]), and nothing else.
 
 use proto::workspace::v1::{self as pb, read_task_file_response::Part};
 use tokio_stream::wrappers::ReceiverStream;
@@ -31,8 +32,8 @@ pub async fn read_task_file(
             subject,
         };
         super::holds(&task, holder, now)?;
-        let attached = tasks::files_of(&mut conn, &[task_id]).await?;
-        if !attached.iter().any(|f| f.file_id == file_id) {
+        let context = super::get_task_context::context(&mut conn, &task).await?;
+        if !context.readable.contains(&file_id) {
             return Err(Error::NotFound("file"));
         }
         files::find_for_user(&mut conn, file_id, task.user_id)
