@@ -7,7 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod example_worker;
+pub mod excel_worker;
 pub mod export;
 pub mod grpc;
 pub mod progress;

@@ -11,6 +11,7 @@ mod flow;
 mod isolation;
 mod mapping;
 mod memory;
+mod pipeline;
 mod reachability;
 mod schema_fuzzing;
 mod shutdown;

@@ -226,3 +226,47 @@ pub async fn error_body(response: Response, status: u16, grpc: &str) -> Value {
     );
     body
 }
+
+/// Reads Server-Sent Events from a response body.
+pub struct Events {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Events {
+    pub fn new(response: Response) -> Self {
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's name (`message` unless named) and JSON data, or
+    /// `None` when the stream ends; at most 10 s.
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut name = "message".to_owned();
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(value) = line.strip_prefix("event:") {
+                            name = value.trim().to_owned();
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push_str(value.trim_start());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    return Some((name, serde_json::from_str(&data).unwrap()));
+                }
+                let chunk = futures::StreamExt::next(&mut self.body).await?.ok()?;
+                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        })
+        .await
+        .expect("an event or the end within 10 s")
+    }
+}

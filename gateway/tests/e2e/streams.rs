@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use reqwest::{Method, Response, header};
 use serde_json::{Value, json};
 
-use crate::stack::{Stack, error_body, spawn_stack, spawn_stack_with};
+use crate::stack::{Events, Stack, error_body, spawn_stack, spawn_stack_with};
 
 /// Uploads `data` as the raw body with `?filename=`.
 async fn upload_raw(stack: &Stack, token: &str, filename: &str, data: Vec<u8>) -> Response {
@@ -256,50 +255,6 @@ async fn a_task_exports_as_json_markdown_and_pdf_downloads() {
         )
         .await;
     error_body(bad, 400, "INVALID_ARGUMENT").await;
-}
-
-/// Reads Server-Sent Events from a response body.
-struct Events {
-    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl Events {
-    fn new(response: Response) -> Self {
-        Self {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event's name (`message` unless named) and JSON data, or
-    /// `None` when the stream ends; at most 10 s.
-    async fn next(&mut self) -> Option<(String, Value)> {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let mut name = "message".to_owned();
-                    let mut data = String::new();
-                    for line in block.lines() {
-                        if let Some(value) = line.strip_prefix("event:") {
-                            name = value.trim().to_owned();
-                        } else if let Some(value) = line.strip_prefix("data:") {
-                            data.push_str(value.trim_start());
-                        }
-                    }
-                    if data.is_empty() {
-                        continue; // a keep-alive comment
-                    }
-                    return Some((name, serde_json::from_str(&data).unwrap()));
-                }
-                let chunk = self.body.next().await?.ok()?;
-                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-            }
-        })
-        .await
-        .expect("an event or the end within 10 s")
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 mod context;
 mod conversations;
 mod drafts;
-mod example_worker;
+mod excel_worker;
 mod fairness;
 mod files;
 mod helpers;
