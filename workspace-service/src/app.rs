@@ -54,6 +54,8 @@ pub struct AppState {
     pub pdf_font: Option<PdfFont>,
     /// Progress reports not yet written (see [`crate::progress`]).
     pub progress: ProgressBuffer,
+    /// The queue's metrics (see [`crate::metrics`]).
+    pub metrics: crate::metrics::QueueMetrics,
 }
 
 /// Completes when `draining` becomes true (or its sender is gone).
@@ -152,6 +154,7 @@ impl Application {
                 draining,
                 pdf_font,
                 progress: ProgressBuffer::default(),
+                metrics: crate::metrics::QueueMetrics::default(),
             },
             verifier,
             drain,
@@ -185,13 +188,16 @@ impl Application {
         let state = self.state;
         let mut registry = service_runtime::metrics::Registry::default();
         let rpc_metrics = service_runtime::observe::RpcMetrics::register(&mut registry);
-        let task_counts = register_metrics(&mut registry, &state);
         let pool = state.pool.clone();
+        service_runtime::metrics::register_pool(&mut registry, move || pool.status().into());
+        state.metrics.register(&mut registry);
+        let (pool, metrics) = (state.pool.clone(), state.metrics.clone());
         let admin = tokio::spawn(service_runtime::metrics::serve_admin(
             self.admin_listener,
             Arc::new(registry),
             Some(Arc::new(move || {
-                Box::pin(count_tasks(pool.clone(), task_counts.clone()))
+                let (pool, metrics) = (pool.clone(), metrics.clone());
+                Box::pin(async move { metrics.count(&pool).await })
             })),
         ));
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
@@ -264,49 +270,5 @@ impl Application {
         state.pool.close();
         tracing::info!("workspace-service stopped");
         Ok(())
-    }
-}
-
-/// Tasks by status, all users together, as last counted.
-type TaskCounts = Arc<std::sync::Mutex<Vec<(String, i64)>>>;
-
-/// The service's own gauges, read at each scrape.
-fn register_metrics(
-    registry: &mut service_runtime::metrics::Registry,
-    state: &AppState,
-) -> TaskCounts {
-    use service_runtime::metrics::GaugeFn;
-    let pool = state.pool.clone();
-    service_runtime::metrics::register_pool(registry, move || pool.status().into());
-    let counts = TaskCounts::default();
-    let read = counts.clone();
-    registry.register_collector(Box::new(GaugeFn::new(
-        "task_queue_depth",
-        "Tasks by status, all users (counted at each scrape from the per-user counters)",
-        move || {
-            read.lock()
-                .map(|counts| {
-                    counts
-                        .iter()
-                        .map(|(status, n)| (vec![("status".to_owned(), status.clone())], *n))
-                        .collect()
-                })
-                .unwrap_or_default()
-        },
-    )));
-    counts
-}
-
-/// Counts tasks by status into `counts`: a sum over the per-user counters,
-/// which are kept in the same transactions as the tasks, so this is cheap at
-/// any number of tasks.
-async fn count_tasks(pool: PgPool, counts: TaskCounts) {
-    match crate::db::tasks::counts_by_status(&pool).await {
-        Ok(now) => {
-            if let Ok(mut counts) = counts.lock() {
-                *counts = now;
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot count tasks for the metrics"),
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod excel_worker;
 pub mod export;
 pub mod grpc;
+pub mod metrics;
 pub mod progress;
 pub mod queue;
 pub mod retention;

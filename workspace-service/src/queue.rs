@@ -79,25 +79,35 @@ pub async fn reap_expired(state: &AppState) -> anyhow::Result<usize> {
     let now = state.clock.now();
     let backoff = state.config.task_backoff;
     let mut conn = state.pool.get().await?;
-    let (reaped, freed) = conn
-        .transaction(async |conn| -> diesel::QueryResult<(usize, Vec<String>)> {
-            let expired = queue::expired_leases(conn, now, 100).await?;
-            let mut freed = Vec::new();
-            for task in &expired {
-                let ended = end_attempt(
-                    conn,
-                    task,
-                    "the worker's lease ran out",
-                    Ending::LeaseExpired,
-                    &backoff,
-                    now,
-                )
-                .await?;
-                freed.extend(ended.freed);
-            }
-            Ok((expired.len(), freed))
-        })
+    let (reaped, freed, requeued) = conn
+        .transaction(
+            async |conn| -> diesel::QueryResult<(usize, Vec<String>, Vec<String>)> {
+                let expired = queue::expired_leases(conn, now, 100).await?;
+                let (mut freed, mut requeued) = (Vec::new(), Vec::new());
+                for task in &expired {
+                    let ended = end_attempt(
+                        conn,
+                        task,
+                        "the worker's lease ran out",
+                        Ending::LeaseExpired,
+                        &backoff,
+                        now,
+                    )
+                    .await?;
+                    freed.extend(ended.freed);
+                    if ended.task.status() == Status::Pending {
+                        requeued.push(task.kind.clone());
+                    }
+                }
+                Ok((expired.len(), freed, requeued))
+            },
+        )
         .await?;
+    for kind in &requeued {
+        state
+            .metrics
+            .retried(kind, crate::metrics::RetryReason::LeaseExpired);
+    }
     drop(conn);
     crate::blobs::free_all(state, &freed).await;
     if reaped > 0 {

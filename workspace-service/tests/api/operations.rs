@@ -29,6 +29,78 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 #[tokio::test]
+async fn the_queue_metrics_show_depth_by_kind_claim_waits_retries_and_the_busiest_users() {
+    let stack = spawn_stack().await;
+    let ann = stack.user("ann@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let worker = stack.service_token(&["tasks.process"]).await;
+    for (user, kind) in [
+        (&ann, "ocr.document"),
+        (&ann, "ocr.document"),
+        (&ann, "ocr.document"),
+        (&bob, "image.inpaint"),
+    ] {
+        stack
+            .create(
+                &user.token,
+                pb::CreateTaskRequest {
+                    query: "q".into(),
+                    kind: kind.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // Two of Ann's claimed after 3 s in the queue; one fails retryably.
+    stack.clock.advance(chrono::Duration::seconds(3));
+    let first = stack
+        .claim_kinds(&worker, "w1", &["ocr.document"])
+        .await
+        .unwrap()
+        .task
+        .unwrap();
+    stack
+        .claim_kinds(&worker, "w2", &["ocr.document"])
+        .await
+        .unwrap()
+        .task
+        .unwrap();
+    stack
+        .fail(&worker, "w1", &first.task_id, true)
+        .await
+        .unwrap();
+
+    let text = scrape(stack.metrics_addr).await;
+    for (series, value) in [
+        (
+            r#"task_queue_depth_by_kind{kind="ocr.document",status="pending"}"#,
+            2.0,
+        ),
+        (
+            r#"task_queue_depth_by_kind{kind="ocr.document",status="processing"}"#,
+            1.0,
+        ),
+        (
+            r#"task_queue_depth_by_kind{kind="image.inpaint",status="pending"}"#,
+            1.0,
+        ),
+        (r#"task_claim_wait_seconds_count{kind="ocr.document"}"#, 2.0),
+        (r#"task_claim_wait_seconds_sum{kind="ocr.document"}"#, 6.0),
+        (
+            r#"task_retries_total{kind="ocr.document",reason="failed"}"#,
+            1.0,
+        ),
+        (r#"task_running_top_users{rank="1"}"#, 1.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    // No user is named anywhere.
+    assert!(!text.contains(&ann.id.to_string()), "{text}");
+    assert!(!text.contains(&bob.id.to_string()), "{text}");
+}
+
+#[tokio::test]
 async fn the_metrics_name_every_rpc_its_codes_the_pool_and_the_queue() {
     let stack = spawn_stack().await;
     let ann = stack.user("ann@example.com").await;

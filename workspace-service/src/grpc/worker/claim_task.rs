@@ -40,6 +40,7 @@ pub async fn claim_task(
     let Some(task) = claimed else {
         return Ok(pb::ClaimTaskResponse::default());
     };
+    state.metrics.claimed(&task.kind, now - task.run_after);
     tracing::info!(task_id = %task.id, worker = %worker, kind = %task.kind, attempt = task.attempt, "task claimed");
     Ok(pb::ClaimTaskResponse {
         task: Some(crate::grpc::tasks::one_to_wire(&mut conn, &task).await?),

@@ -42,6 +42,11 @@ pub async fn fail_task(
             Ok(crate::queue::end_attempt(conn, &task, &message, ending, &backoff, now).await?)
         })
         .await?;
+    if task.status() == crate::domain::task_state::Status::Pending {
+        state
+            .metrics
+            .retried(&task.kind, crate::metrics::RetryReason::Failed);
+    }
     crate::blobs::free_all(state, &freed).await;
     Ok(pb::FailTaskResponse {
         task: Some(crate::grpc::tasks::one_to_wire(&mut conn, &task).await?),
