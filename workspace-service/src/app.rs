@@ -63,6 +63,48 @@ pub async fn drained(mut draining: watch::Receiver<bool>) {
     let _ = draining.wait_for(|d| *d).await;
 }
 
+/// What a background job does when the service starts draining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDrain {
+    /// Stop at once.
+    Stop,
+    /// Run once more, then stop (work held in memory is written).
+    RunOnceMore,
+}
+
+/// Runs `job` every `interval` (a late run delays the next, never bunches
+/// them) until the service drains. The reaper, the sweeper, the progress
+/// flusher and the retention cleanup are such jobs.
+pub fn spawn_every<F, Fut>(
+    state: AppState,
+    interval: std::time::Duration,
+    on_drain: OnDrain,
+    job: F,
+) where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let drained = drained(state.draining.clone());
+        tokio::pin!(drained);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let draining = tokio::select! {
+                _ = ticker.tick() => false,
+                () = &mut drained => true,
+            };
+            if draining && on_drain == OnDrain::Stop {
+                return;
+            }
+            job(state.clone()).await;
+            if draining {
+                return;
+            }
+        }
+    });
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()

@@ -98,19 +98,14 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
 
 /// Sweeps every `interval` until the service drains.
 pub fn spawn_sweeper(state: AppState, interval: std::time::Duration) {
-    tokio::spawn(async move {
-        let drained = crate::app::drained(state.draining.clone());
-        tokio::pin!(drained);
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => match sweep(&state).await {
-                    Ok(report) if report != SweepReport::default() => tracing::info!(?report, "storage swept"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = ?e, "sweeping storage failed"),
-                },
-                () = &mut drained => return,
+    let on_drain = crate::app::OnDrain::Stop;
+    crate::app::spawn_every(state, interval, on_drain, |state| async move {
+        match sweep(&state).await {
+            Ok(report) if report != SweepReport::default() => {
+                tracing::info!(?report, "storage swept");
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "sweeping storage failed"),
         }
     });
 }

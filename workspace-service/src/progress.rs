@@ -117,22 +117,10 @@ pub async fn flush(state: &AppState) -> anyhow::Result<i64> {
 
 /// Flushes every `interval`, and once more when the service drains.
 pub fn spawn_flusher(state: AppState, interval: Duration) {
-    tokio::spawn(async move {
-        let drained = crate::app::drained(state.draining.clone());
-        tokio::pin!(drained);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let last = tokio::select! {
-                _ = ticker.tick() => false,
-                () = &mut drained => true,
-            };
-            if let Err(e) = flush(&state).await {
-                tracing::warn!(error = ?e, "writing task progress failed");
-            }
-            if last {
-                return;
-            }
+    let on_drain = crate::app::OnDrain::RunOnceMore;
+    crate::app::spawn_every(state, interval, on_drain, |state| async move {
+        if let Err(e) = flush(&state).await {
+            tracing::warn!(error = ?e, "writing task progress failed");
         }
     });
 }

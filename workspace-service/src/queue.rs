@@ -121,19 +121,10 @@ pub async fn reap_expired(state: &AppState) -> anyhow::Result<usize> {
 
 /// Reaps expired leases every `interval` until the service drains.
 pub fn spawn_reaper(state: AppState, interval: Duration) {
-    tokio::spawn(async move {
-        let drained = crate::app::drained(state.draining.clone());
-        tokio::pin!(drained);
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if let Err(e) = reap_expired(&state).await {
-                        tracing::warn!(error = ?e, "reaping expired leases failed");
-                    }
-                }
-                () = &mut drained => return,
-            }
+    let on_drain = crate::app::OnDrain::Stop;
+    crate::app::spawn_every(state, interval, on_drain, |state| async move {
+        if let Err(e) = reap_expired(&state).await {
+            tracing::warn!(error = ?e, "reaping expired leases failed");
         }
     });
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::app::AppState;
+use crate::app::{AppState, OnDrain};
 use crate::db::{request_ids, tasks};
 
 /// The advisory lock key of the cleanup job (any constant, unique in this
@@ -90,19 +90,11 @@ pub async fn clean(state: &AppState) -> anyhow::Result<CleanupReport> {
 
 /// Cleans every `interval` until the service drains.
 pub fn spawn_cleanup(state: AppState, interval: Duration) {
-    tokio::spawn(async move {
-        let drained = crate::app::drained(state.draining.clone());
-        tokio::pin!(drained);
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => match clean(&state).await {
-                    Ok(report) if report.tasks > 0 => tracing::info!(?report, "old tasks deleted"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = ?e, "the task cleanup failed"),
-                },
-                () = &mut drained => return,
-            }
+    crate::app::spawn_every(state, interval, OnDrain::Stop, |state| async move {
+        match clean(&state).await {
+            Ok(report) if report.tasks > 0 => tracing::info!(?report, "old tasks deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "the task cleanup failed"),
         }
     });
 }

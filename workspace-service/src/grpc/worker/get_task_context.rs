@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::db::tasks::{self, Task, outputs};
 use crate::db::{conversations, files, turns};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::grpc::conversations::turn_to_wire;
 use crate::grpc::ids;
 use crate::grpc::tasks::{file_to_task_file, task_file_to_wire};
@@ -24,14 +24,11 @@ pub async fn get_task_context(
     let task_id = ids::parse_resource("task", &request.task_id)?;
     let worker = super::worker_id(&request.worker_id)?;
     let mut conn = state.pool.get().await?;
-    let task = tasks::find(&mut conn, task_id)
-        .await?
-        .ok_or(Error::NotFound("task"))?;
     let holder = super::Holder {
         worker_id: &worker,
         subject,
     };
-    super::holds(&task, holder, state.clock.now())?;
+    let task = super::leased_task(&mut conn, task_id, holder, state.clock.now()).await?;
     Ok(context(&mut conn, &task).await?.wire)
 }
 

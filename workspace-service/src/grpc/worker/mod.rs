@@ -150,6 +150,21 @@ impl Holder<'_> {
     }
 }
 
+/// The task `task_id` if `holder` holds its live lease (read without a
+/// lock: for calls that only read the task).
+async fn leased_task(
+    conn: &mut diesel_async::AsyncPgConnection,
+    task_id: Uuid,
+    holder: Holder<'_>,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let task = crate::db::tasks::find(conn, task_id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    holds(&task, holder, now)?;
+    Ok(task)
+}
+
 /// Checks that `holder` holds `task`'s live lease: a cancelled task, or one
 /// whose lease ran out and was handed to another worker, is not the worker's
 /// any more.

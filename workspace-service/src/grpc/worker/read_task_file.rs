@@ -6,7 +6,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::app::AppState;
-use crate::db::{files, tasks};
+use crate::db::files;
 use crate::error::{Error, Result};
 use crate::grpc::files::download_file::{FilePart, stream};
 use crate::grpc::ids;
@@ -24,14 +24,11 @@ pub async fn read_task_file(
     let now = state.clock.now();
     let file = {
         let mut conn = state.pool.get().await?;
-        let task = tasks::find(&mut conn, task_id)
-            .await?
-            .ok_or(Error::NotFound("task"))?;
         let holder = super::Holder {
             worker_id: &worker,
             subject,
         };
-        super::holds(&task, holder, now)?;
+        let task = super::leased_task(&mut conn, task_id, holder, now).await?;
         let context = super::get_task_context::context(&mut conn, &task).await?;
         if !context.readable.contains(&file_id) {
             return Err(Error::NotFound("file"));

@@ -96,14 +96,7 @@ pub async fn upload_task_output(
     }
     tracing::info!(task_id = %task_id, file_id = %file.id, size = file.size_bytes, "task output stored");
     Ok(pb::UploadTaskOutputResponse {
-        output: Some(pb::TaskFile {
-            file_id: file.id.to_string(),
-            filename: file.filename,
-            size_bytes: file.size_bytes,
-            md5: file.md5,
-            sha256: file.sha256,
-            mime_type: file.mime_type,
-        }),
+        output: Some(crate::grpc::tasks::file_to_task_file(file)),
     })
 }
 
