@@ -189,7 +189,7 @@ async fn the_claim_stays_on_indexes_with_a_million_pending_tasks() {
             .replace("$4", "ARRAY[]::text[]")
             .replace("$5", "ARRAY[]::uuid[]");
         let rows = db
-            .query(&format!("EXPLAIN {statement}"), &[])
+            .query(&format!("EXPLAIN (ANALYZE, BUFFERS) {statement}"), &[])
             .await
             .unwrap();
         let plan: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
