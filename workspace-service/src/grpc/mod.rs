@@ -13,7 +13,7 @@ pub use conversations::ConversationApi;
 pub use files::FileApi;
 pub use stats::StatsApi;
 pub use tasks::TaskApi;
-pub use worker::WorkerApi;
+pub use worker::{MAX_OUTPUTS as MAX_TASK_OUTPUTS, WorkerApi};
 
 /// Longest query of a task or turn, in characters.
 pub const MAX_QUERY_CHARS: usize = 10_000;

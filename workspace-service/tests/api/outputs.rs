@@ -301,3 +301,45 @@ async fn an_output_upload_cut_off_half_way_leaves_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn forty_uploads_released_together_store_at_most_the_outputs_a_task_may_have() {
+    use std::sync::Arc;
+    let stack = Arc::new(spawn_stack().await);
+    let ada = stack.user("ada@example.com").await;
+    let worker = stack.service_token(&["tasks.process"]).await;
+    let task = claimed(&stack, &ada, &worker).await;
+    let max = workspace_service::grpc::MAX_TASK_OUTPUTS;
+    let barrier = Arc::new(tokio::sync::Barrier::new(40));
+    let uploads = (0..40).map(|i| {
+        let (stack, barrier) = (stack.clone(), barrier.clone());
+        let (worker, task_id) = (worker.clone(), task.task_id.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            stack
+                .upload_output(
+                    &worker,
+                    "w",
+                    &task_id,
+                    &format!("part-{i}.md"),
+                    vec![format!("part {i}").into_bytes()],
+                )
+                .await
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stored = results.iter().filter(|r| r.is_ok()).count() as i64;
+    assert_eq!(stored, max);
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    }
+    assert_eq!(stack.count("SELECT count(*) FROM task_outputs").await, max);
+    // The refused uploads left no file behind.
+    assert_eq!(stack.count("SELECT count(*) FROM files").await, max);
+    let listed = stack.get_task(&ada.token, &task.task_id).await.unwrap();
+    assert_eq!(listed.outputs.len() as i64, max);
+}

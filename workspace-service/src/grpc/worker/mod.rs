@@ -13,6 +13,8 @@ mod heartbeat_task;
 mod read_task_file;
 mod upload_task_output;
 
+pub use upload_task_output::MAX_OUTPUTS;
+
 use chrono::{DateTime, Utc};
 use proto::workspace::v1::{self as pb, worker_service_server::WorkerService};
 use tonic::{Request, Response, Streaming};

@@ -47,10 +47,7 @@ pub async fn upload_task_output(
     let mime_type = uploads::mime_type(&metadata.mime_type)?;
     let owner = {
         let mut conn = state.pool.get().await?;
-        let task = tasks::find(&mut conn, task_id)
-            .await?
-            .ok_or(Error::NotFound("task"))?;
-        super::holds(&task, holder, state.clock.now())?;
+        let task = super::leased_task(&mut conn, task_id, holder, state.clock.now()).await?;
         if outputs::count(&mut conn, task_id).await? >= MAX_OUTPUTS {
             return Err(too_many());
         }
