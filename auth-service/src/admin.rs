@@ -34,7 +34,9 @@ pub async fn create_superuser(
         return Ok((user.id, false));
     }
     let password = Password::parse(password, "password")?;
-    let hash = hasher.hash(password.expose()).await?;
+    let hash = hasher
+        .hash(password.expose(), crate::passwords::Priority::Known)
+        .await?;
     let user = conn
         .transaction(async |conn| {
             NewUser {

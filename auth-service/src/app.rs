@@ -95,7 +95,11 @@ impl Application {
             config.generate_signing_key,
             &config.published_key_paths,
         )?;
-        let hasher = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_concurrency)?;
+        let hasher = PasswordHasher::new(
+            config.bcrypt_cost,
+            config.bcrypt_concurrency,
+            config.bcrypt_max_waiting,
+        )?;
         let issuer = TokenIssuer::new(
             keys,
             config.issuer.clone(),

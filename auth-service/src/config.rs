@@ -18,6 +18,7 @@
 //! | `REFRESH_TOKEN_TTL_SECS` | `604800` | refresh token and session lifetime (7 days) |
 //! | `BCRYPT_COST` | `12` | bcrypt cost, 10 to 16 |
 //! | `BCRYPT_CONCURRENCY` | number of cores | hashes computed at once on the blocking pool |
+//! | `BCRYPT_MAX_WAITING` | 8 × `BCRYPT_CONCURRENCY` | sign-ins of known accounts waiting for a hash before UNAVAILABLE (a quarter of it for registrations and unknown names) |
 //! | `JWT_PUBLISHED_KEY_PATHS` | none | comma-separated PEM files (private or public) of keys published beside the active one but not used to sign: the previous key after a rotation, the next one before it |
 //! | `REFRESH_REUSE_GRACE_SECS` | `0` (strict) | how long a spent refresh token may be presented again from the same session for a fresh pair instead of a revocation |
 //! | `SERVICE_TOKEN_TTL_SECS` | `300` | lifetime of service-account tokens |
@@ -25,6 +26,9 @@
 //! | `LOGIN_MAX_FAILURES_PER_IP` | `50` | failed sign-ins from one IP address within the window before it is locked |
 //! | `LOGIN_FAILURE_WINDOW_SECS` | `900` | the window in which failures count |
 //! | `LOGIN_LOCKOUT_SECS` | `900` | how long a lock lasts |
+//! | `REGISTER_MAX_PER_IP` | `20` | registrations from one IP address (IPv6: one /64) within the registration window |
+//! | `REGISTER_MAX_TOTAL` | `1000` | registrations from all addresses within the registration window |
+//! | `REGISTER_WINDOW_SECS` | `3600` | the registration window |
 //! | `AUDIT_RETENTION_DAYS` | `365` | audit events older than this are deleted |
 //! | `CLEANUP_INTERVAL_SECS` | `3600` | how often expired sessions, tokens and old events are deleted |
 //! | `WECHAT_APP_ID`, `WECHAT_APP_SECRET` | none (WeChat login off) | the mini-program's credentials |
@@ -169,6 +173,8 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// `BCRYPT_CONCURRENCY`.
     pub bcrypt_concurrency: usize,
+    /// `BCRYPT_MAX_WAITING`.
+    pub bcrypt_max_waiting: usize,
     /// `JWT_PUBLISHED_KEY_PATHS`.
     pub published_key_paths: Vec<PathBuf>,
     /// `REFRESH_REUSE_GRACE_SECS`.
@@ -183,6 +189,12 @@ pub struct Config {
     pub login_failure_window: Duration,
     /// `LOGIN_LOCKOUT_SECS`.
     pub login_lockout: Duration,
+    /// `REGISTER_MAX_PER_IP`.
+    pub register_max_per_ip: i32,
+    /// `REGISTER_MAX_TOTAL`.
+    pub register_max_total: i32,
+    /// `REGISTER_WINDOW_SECS`.
+    pub register_window: Duration,
     /// `AUDIT_RETENTION_DAYS`.
     pub audit_retention: Duration,
     /// `CLEANUP_INTERVAL_SECS`.
@@ -201,6 +213,7 @@ impl Config {
     /// Reads the configuration from `env`.
     pub fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let bcrypt_concurrency = env.number("BCRYPT_CONCURRENCY", cores, 1..=256)?;
         Ok(Self {
             listen_addr: env.socket_addr("AUTH_LISTEN_ADDR", "127.0.0.1:50051")?,
             metrics_addr: env.socket_addr("AUTH_METRICS_ADDR", "127.0.0.1:9464")?,
@@ -220,7 +233,12 @@ impl Config {
             access_token_ttl: env.seconds("ACCESS_TOKEN_TTL_SECS", 900, 30..=86_400)?,
             refresh_token_ttl: env.seconds("REFRESH_TOKEN_TTL_SECS", 604_800, 300..=31_536_000)?,
             bcrypt_cost: env.number("BCRYPT_COST", 12, 10..=16)?,
-            bcrypt_concurrency: env.number("BCRYPT_CONCURRENCY", cores, 1..=256)?,
+            bcrypt_concurrency,
+            bcrypt_max_waiting: env.number(
+                "BCRYPT_MAX_WAITING",
+                bcrypt_concurrency * 8,
+                1..=100_000,
+            )?,
             published_key_paths: env
                 .optional("JWT_PUBLISHED_KEY_PATHS")
                 .map(|paths| {
@@ -238,6 +256,9 @@ impl Config {
             login_max_failures_per_ip: env.number("LOGIN_MAX_FAILURES_PER_IP", 50, 1..=100_000)?,
             login_failure_window: env.seconds("LOGIN_FAILURE_WINDOW_SECS", 900, 1..=86_400)?,
             login_lockout: env.seconds("LOGIN_LOCKOUT_SECS", 900, 1..=86_400)?,
+            register_max_per_ip: env.number("REGISTER_MAX_PER_IP", 20, 1..=1_000_000)?,
+            register_max_total: env.number("REGISTER_MAX_TOTAL", 1000, 1..=100_000_000)?,
+            register_window: env.seconds("REGISTER_WINDOW_SECS", 3600, 1..=86_400)?,
             audit_retention: env
                 .number("AUDIT_RETENTION_DAYS", 365u64, 1..=36_500)
                 .map(|days| Duration::from_secs(days * 86_400))?,

@@ -40,12 +40,28 @@ pub enum Error {
     /// with `google.rpc.RetryInfo`).
     #[error("too many attempts; try again in {} s", .0.as_secs())]
     TooManyAttempts(std::time::Duration),
+    /// Too busy to take the call now (UNAVAILABLE, with `RetryInfo`): it
+    /// was refused at once rather than queued for long.
+    #[error("{0}")]
+    Busy(&'static str, std::time::Duration),
     /// A dependency is down or saturated (UNAVAILABLE): retry later.
     #[error("{0}")]
     Unavailable(&'static str),
     /// Anything unexpected (INTERNAL, generic message).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::passwords::HashError> for Error {
+    fn from(e: crate::passwords::HashError) -> Self {
+        match e {
+            crate::passwords::HashError::Busy => Self::Busy(
+                "too many password checks at once; try again shortly",
+                std::time::Duration::from_secs(1),
+            ),
+            crate::passwords::HashError::Failed(e) => Self::Internal(e),
+        }
+    }
 }
 
 impl From<diesel::result::Error> for Error {
@@ -92,6 +108,11 @@ impl From<Error> for Status {
                     "too many attempts; try again in {} s",
                     delay.as_secs().max(1)
                 ),
+                ErrorDetails::with_retry_info(Some(delay)),
+            ),
+            Error::Busy(message, delay) => Status::with_error_details(
+                Code::Unavailable,
+                message,
                 ErrorDetails::with_retry_info(Some(delay)),
             ),
             Error::Unavailable(message) => Status::unavailable(message),

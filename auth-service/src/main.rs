@@ -96,7 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateSuperuser { email, username } => {
             let config = auth_service::Config::from_env(&env)?;
             let pool = admin_pool(&config).await?;
-            let hasher = auth_service::passwords::PasswordHasher::new(config.bcrypt_cost, 1)?;
+            let hasher = auth_service::passwords::PasswordHasher::new(config.bcrypt_cost, 1, 1)?;
             let mut password = String::new();
             std::io::stdin().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);

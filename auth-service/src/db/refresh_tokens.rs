@@ -60,6 +60,34 @@ impl RefreshToken {
             .optional()
     }
 
+    /// The token `id`, locked like [`RefreshToken::find_for_update`].
+    pub async fn find_by_id_for_update(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<RefreshToken>> {
+        refresh_tokens::table
+            .find(id)
+            .select(RefreshToken::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Points a spent token at a newer successor (after a forgiven reuse),
+    /// keeping when it was spent.
+    pub async fn redirect(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        successor: Uuid,
+    ) -> QueryResult<()> {
+        diesel::update(refresh_tokens::table.find(id))
+            .set(refresh_tokens::replaced_by.eq(successor))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// Marks the token spent, replaced by `successor`.
     pub async fn spend(
         conn: &mut AsyncPgConnection,

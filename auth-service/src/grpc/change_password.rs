@@ -11,6 +11,7 @@ use crate::db::users::User;
 use crate::domain::{Invalid, Password};
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
+use crate::passwords::Priority;
 use crate::sessions;
 
 pub async fn change_password(
@@ -33,12 +34,19 @@ pub async fn change_password(
     };
     if !state
         .hasher
-        .verify(&request.current_password, user.password_hash.as_deref())
+        .verify(
+            &request.current_password,
+            user.password_hash.as_deref(),
+            Priority::Known,
+        )
         .await?
     {
         return Err(Invalid::new("current_password", "is not the current password").into());
     }
-    let hash = state.hasher.hash(new_password.expose()).await?;
+    let hash = state
+        .hasher
+        .hash(new_password.expose(), Priority::Known)
+        .await?;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let revoked = conn

@@ -1,14 +1,20 @@
 //! `Login`: signs in with a password and opens a session.
 //!
-//! Brute force is held off per account and per client IP address: after
-//! `LOGIN_MAX_FAILURES` failures within the window the account is locked for
-//! the lockout period, whatever password comes next. Counters live in
-//! PostgreSQL, so restarts and replicas share them. An account that does not
+//! Brute force is held off per account and per client IP address (IPv6: per
+//! /64): every attempt is counted before its password is checked, in one
+//! statement that also refuses it once `LOGIN_MAX_FAILURES` attempts within
+//! the window have been made, so concurrency buys an attacker nothing. The
+//! attempt that uses up the allowance locks the account for the lockout
+//! period, whatever password comes next. A successful sign-in resets the
+//! account's count and takes its own attempt off the address's count.
+//! Counters live in PostgreSQL, so restarts and replicas share them. An
+//! account that does not
 //! exist is counted (and locked) under the name typed, and costs one bcrypt
 //! check like a real one: nothing in the answer or its timing says whether an
 //! account exists.
 
-use diesel_async::AsyncConnection;
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::auth::v1 as pb;
 
 use crate::app::AppState;
@@ -18,6 +24,7 @@ use crate::db::users::User;
 use crate::domain::Invalid;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
+use crate::passwords::Priority;
 use crate::sessions;
 
 /// The one answer to every credential failure.
@@ -48,40 +55,59 @@ pub async fn login(
 
     // The connection goes back to the pool before hashing: a login waits its
     // turn for a bcrypt slot without holding one of the few connections.
-    let (user, account_subject) = {
+    let (user, counters) = {
         let mut conn = state.pool.get().await?;
         let user = if email.is_empty() {
             User::find_by_username(&mut conn, username).await?
         } else {
             User::find_by_email(&mut conn, &login_name).await?
         };
-        let account_subject = match &user {
-            Some(user) => format!("user:{}", user.id),
-            None => format!("login:{login_name}"),
+        let counters = Counters {
+            account: match &user {
+                Some(user) => format!("user:{}", user.id),
+                None => format!("login:{login_name}"),
+            },
+            address: client.ip_address.as_deref().map(throttle::address_subject),
+            account_limit: limit(state, state.config.login_max_failures)?,
+            address_limit: limit(state, state.config.login_max_failures_per_ip)?,
         };
-        let mut subjects = vec![account_subject.clone()];
-        if let Some(ip) = &client.ip_address {
-            subjects.push(format!("ip:{ip}"));
-        }
-        if let Some(until) = throttle::locked_until(&mut conn, &subjects, now).await? {
-            let mut event = Event::new(EventType::LoginFailed, now)
-                .login_name(&login_name)
-                .client(&client)
-                .reason("locked");
-            if let Some(user) = &user {
-                event = event.user(user.id);
+        if let Some((until, first)) = counters.count(&mut conn, now).await? {
+            // One audit row per lock, not one per refused attempt: refusing
+            // costs no hashing, so a flood of them must not cost a write each.
+            if first {
+                let mut event = Event::new(EventType::LoginFailed, now)
+                    .login_name(&login_name)
+                    .client(&client)
+                    .reason("locked");
+                if let Some(user) = &user {
+                    event = event.user(user.id);
+                }
+                event.record(&mut conn).await?;
             }
-            event.record(&mut conn).await?;
             let wait = (until - now).to_std().unwrap_or_default();
             return Err(Error::TooManyAttempts(wait));
         }
-        (user, account_subject)
+        (user, counters)
     };
 
-    // Always one bcrypt check, so unknown accounts take as long as known ones.
+    // Always one bcrypt check, so unknown accounts take as long as known ones
+    // (when the hasher is idle; under load, unknown names wait in the
+    // low-priority queue, see `passwords`).
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let matches = state.hasher.verify(&request.password, hash).await?;
+    let priority = match &user {
+        Some(_) => Priority::Known,
+        None => Priority::Unknown,
+    };
+    let verified = state.hasher.verify(&request.password, hash, priority).await;
     let mut conn = state.pool.get().await?;
+    let matches = match verified {
+        Ok(matches) => matches,
+        Err(e) => {
+            // Nothing was evaluated: the attempt is not held against anyone.
+            counters.forgive(&mut conn).await?;
+            return Err(e.into());
+        }
+    };
     let user = match user {
         Some(user) if matches => user,
         user => {
@@ -90,46 +116,20 @@ pub async fn login(
                 Some(u) if u.password_hash.is_none() => "no_password",
                 Some(_) => "wrong_password",
             };
-            let config = &state.config;
-            let window = chrono::Duration::from_std(config.login_failure_window)
-                .map_err(anyhow::Error::from)?;
-            let lockout =
-                chrono::Duration::from_std(config.login_lockout).map_err(anyhow::Error::from)?;
-            conn.transaction(async |conn| -> Result<()> {
-                throttle::record_failure(
-                    conn,
-                    &account_subject,
-                    now,
-                    window,
-                    config.login_max_failures,
-                    lockout,
-                )
-                .await?;
-                if let Some(ip) = &client.ip_address {
-                    throttle::record_failure(
-                        conn,
-                        &format!("ip:{ip}"),
-                        now,
-                        window,
-                        config.login_max_failures_per_ip,
-                        lockout,
-                    )
-                    .await?;
-                }
-                let mut event = Event::new(EventType::LoginFailed, now)
-                    .login_name(&login_name)
-                    .client(&client)
-                    .reason(reason);
-                if let Some(user) = &user {
-                    event = event.user(user.id);
-                }
-                event.record(conn).await?;
-                Ok(())
-            })
-            .await?;
+            let mut event = Event::new(EventType::LoginFailed, now)
+                .login_name(&login_name)
+                .client(&client)
+                .reason(reason);
+            if let Some(user) = &user {
+                event = event.user(user.id);
+            }
+            event.record(&mut conn).await?;
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         }
     };
+    // The right password: the account's count starts again, and the
+    // address's count forgets this attempt (it counts failures only).
+    counters.succeeded(&mut conn).await?;
     if !user.is_active {
         Event::new(EventType::LoginFailed, now)
             .user(user.id)
@@ -143,7 +143,6 @@ pub async fn login(
 
     let (user, refresh) = conn
         .transaction(async |conn| -> Result<_> {
-            throttle::clear(conn, &account_subject).await?;
             let refresh =
                 sessions::open(conn, state, &user, &client, &request.device_info, now).await?;
             let user = User::record_login(conn, user.id, now).await?;
@@ -161,4 +160,66 @@ pub async fn login(
     Ok(pb::LoginResponse {
         token_pair: Some(sessions::token_pair(state, &user, refresh, now)?),
     })
+}
+
+/// The attempt counters a sign-in is held to.
+struct Counters {
+    account: String,
+    address: Option<String>,
+    account_limit: throttle::Limit,
+    address_limit: throttle::Limit,
+}
+
+fn limit(state: &AppState, attempts: i32) -> Result<throttle::Limit> {
+    let duration = |d| chrono::Duration::from_std(d).map_err(anyhow::Error::from);
+    Ok(throttle::Limit {
+        attempts,
+        window: duration(state.config.login_failure_window)?,
+        lockout: duration(state.config.login_lockout)?,
+    })
+}
+
+impl Counters {
+    /// Counts the attempt against the account, then the address; refused
+    /// (with the end of the lock, and whether this is its first refusal)
+    /// when either is locked, in which case the attempt is not counted
+    /// against the other.
+    async fn count(
+        &self,
+        conn: &mut AsyncPgConnection,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DateTime<Utc>, bool)>> {
+        use throttle::Counted;
+        if let Counted::Refused { until, first } =
+            throttle::count_attempt(conn, &self.account, now, self.account_limit).await?
+        {
+            return Ok(Some((until, first)));
+        }
+        if let Some(address) = &self.address
+            && let Counted::Refused { until, first } =
+                throttle::count_attempt(conn, address, now, self.address_limit).await?
+        {
+            throttle::undo(conn, &self.account, self.account_limit.attempts).await?;
+            return Ok(Some((until, first)));
+        }
+        Ok(None)
+    }
+
+    /// Takes back an attempt that was not evaluated.
+    async fn forgive(&self, conn: &mut AsyncPgConnection) -> Result<()> {
+        throttle::undo(conn, &self.account, self.account_limit.attempts).await?;
+        if let Some(address) = &self.address {
+            throttle::undo(conn, address, self.address_limit.attempts).await?;
+        }
+        Ok(())
+    }
+
+    /// After the right password.
+    async fn succeeded(&self, conn: &mut AsyncPgConnection) -> Result<()> {
+        throttle::clear(conn, &self.account).await?;
+        if let Some(address) = &self.address {
+            throttle::undo(conn, address, self.address_limit.attempts).await?;
+        }
+        Ok(())
+    }
 }

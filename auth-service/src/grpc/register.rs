@@ -7,11 +7,51 @@ use diesel_async::AsyncConnection;
 
 use crate::app::AppState;
 use crate::audit::{Event, EventType};
-use crate::db::{unique_violation, users::NewUser};
+use crate::db::{throttle, unique_violation, users::NewUser};
 use crate::domain::{Email, FullName, Password, Username};
 use crate::error::{Error, Result};
 use crate::grpc::ClientInfo;
 use crate::grpc::convert;
+use crate::passwords::Priority;
+
+/// Counts the registration against its address and against all addresses
+/// before any hashing: a flood from one address runs out of its own
+/// allowance, a flood from many out of the global one, and neither reaches
+/// the hasher (which also gives registrations only its low-priority queue).
+async fn admit(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    client: &ClientInfo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let window =
+        chrono::Duration::from_std(state.config.register_window).map_err(anyhow::Error::from)?;
+    let limit = |attempts| throttle::Limit {
+        attempts,
+        window,
+        lockout: window,
+    };
+    let mut subjects = vec![(
+        "register:all".to_owned(),
+        limit(state.config.register_max_total),
+    )];
+    if let Some(ip) = &client.ip_address {
+        subjects.push((
+            format!("register:{}", throttle::address_subject(ip)),
+            limit(state.config.register_max_per_ip),
+        ));
+    }
+    for (subject, limit) in subjects.iter().rev() {
+        if let throttle::Counted::Refused { until, .. } =
+            throttle::count_attempt(conn, subject, now, *limit).await?
+        {
+            return Err(Error::TooManyAttempts(
+                (until - now).to_std().unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(())
+}
 
 pub async fn register(
     state: &AppState,
@@ -28,9 +68,14 @@ pub async fn register(
         "" => None,
         raw => Some(FullName::parse(raw)?),
     };
-    let password_hash = state.hasher.hash(password.expose()).await?;
-
     let now = state.clock.now();
+    let mut conn = state.pool.get().await?;
+    admit(state, &mut conn, &client, now).await?;
+    drop(conn);
+    let password_hash = state
+        .hasher
+        .hash(password.expose(), Priority::Unknown)
+        .await?;
     let mut conn = state.pool.get().await?;
     // One transaction: a failure leaves no row behind.
     let inserted = conn

@@ -49,8 +49,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: Config, keys: tempfile::TempDir) -> TestApp {
+    spawn_with_clock(config, keys, Clock::manual(chrono::Utc::now())).await
+}
+
+/// A service on `clock`: races are tested on the system clock, where two
+/// requests read different times, as they do in production.
+pub async fn spawn_with_clock(config: Config, keys: tempfile::TempDir, clock: Clock) -> TestApp {
     let database_url = secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned();
-    let clock = Clock::manual(chrono::Utc::now());
     let app = Application::build_with_clock(config, clock.clone())
         .await
         .expect("the service builds");

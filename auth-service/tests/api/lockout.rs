@@ -145,3 +145,43 @@ async fn a_successful_login_resets_the_account_counter() {
     }
     assert!(app.login_email("ada@example.com", PASSWORD).await.is_ok());
 }
+
+#[tokio::test]
+async fn forty_concurrent_wrong_guesses_get_at_most_five_evaluations() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            let mut auth = app.auth.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                auth.login(proto::auth::v1::LoginRequest {
+                    email: "ada@example.com".into(),
+                    password: format!("guess {i}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err()
+                .code()
+            })
+        })
+        .collect();
+    let mut evaluated = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Code::Unauthenticated => evaluated += 1,
+            Code::ResourceExhausted => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(evaluated <= 5, "{evaluated} of 40 guesses were evaluated");
+    assert_eq!(
+        app.login_email("ada@example.com", PASSWORD)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::ResourceExhausted
+    );
+}

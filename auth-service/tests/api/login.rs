@@ -106,7 +106,8 @@ async fn login_needs_exactly_one_of_email_and_username_and_a_password() {
 async fn a_login_storm_does_not_starve_the_connection_pool() {
     // One connection, one bcrypt slot at a real cost, a short pool wait:
     // logins queue for the hasher without holding the connection, so none of
-    // them (and no other request) times out waiting for it.
+    // them (and no other request) times out waiting for it. Sixteen accounts:
+    // one account has at most LOGIN_MAX_FAILURES sign-ins checked at once.
     let database_url =
         postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
     let keys = tempfile::tempdir().unwrap();
@@ -115,11 +116,17 @@ async fn a_login_storm_does_not_starve_the_connection_pool() {
     config.database_pool_wait = std::time::Duration::from_millis(300);
     config.bcrypt_cost = 10;
     config.bcrypt_concurrency = 1;
+    config.bcrypt_max_waiting = 16;
     let app = crate::helpers::spawn_with(config, keys).await;
-    app.register("ada@example.com", "correct horse battery", "")
-        .await
-        .unwrap();
-    let logins = (0..16).map(|_| app.login_email("ada@example.com", "correct horse battery"));
+    let emails: Vec<_> = (0..16).map(|i| format!("user{i}@example.com")).collect();
+    for email in &emails {
+        app.register(email, "correct horse battery", "")
+            .await
+            .unwrap();
+    }
+    let logins = emails
+        .iter()
+        .map(|email| app.login_email(email, "correct horse battery"));
     let results = futures::future::join_all(logins).await;
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(

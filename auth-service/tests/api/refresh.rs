@@ -1,7 +1,7 @@
 use proto::auth::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{authorized, spawn_app, spawn_with, test_config};
+use crate::helpers::{authorized, spawn_app, spawn_with, spawn_with_clock, test_config};
 
 #[tokio::test]
 async fn refresh_rotates_the_pair_and_spends_the_old_token() {
@@ -112,6 +112,82 @@ async fn two_concurrent_refreshes_of_one_token_yield_exactly_one_pair() {
     );
     let successes = [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count();
     assert_eq!(successes, 1);
+}
+
+/// Two refreshes of one token released together, on the system clock (a
+/// frozen clock gives both the same time and hides the race); the successes.
+async fn double_refresh(app: &crate::helpers::TestApp, token: &str) -> Vec<pb::TokenPair> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let mut auth = app.auth.clone();
+            let barrier = barrier.clone();
+            let token = token.to_owned();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                auth.refresh(pb::RefreshRequest {
+                    refresh_token: token,
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(response) => pairs.push(response.into_inner().token_pair.unwrap()),
+            Err(status) => assert_eq!(status.code(), Code::Unauthenticated),
+        }
+    }
+    pairs
+}
+
+async fn system_clock_app(grace_secs: u64) -> crate::helpers::TestApp {
+    let database_url =
+        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = test_config(&database_url, &keys);
+    config.refresh_reuse_grace = std::time::Duration::from_secs(grace_secs);
+    spawn_with_clock(config, keys, service_runtime::clock::Clock::system()).await
+}
+
+#[tokio::test]
+async fn twenty_rounds_of_concurrent_double_refresh_never_fork_the_session() {
+    let app = system_clock_app(0).await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let pair = app
+            .login_email("ada@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let pairs = double_refresh(&app, &pair.refresh_token).await;
+        assert_eq!(pairs.len(), 1, "round {round}: {} successes", pairs.len());
+    }
+}
+
+#[tokio::test]
+async fn within_the_grace_window_concurrent_refreshes_leave_one_live_chain() {
+    let app = system_clock_app(30).await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+    for round in 0..10 {
+        let pair = app
+            .login_email("ada@example.com", "correct horse battery")
+            .await
+            .unwrap();
+        let pairs = double_refresh(&app, &pair.refresh_token).await;
+        assert!(!pairs.is_empty(), "round {round}");
+        let live = app
+            .count(&format!(
+                "SELECT count(*) FROM refresh_tokens WHERE session_id = '{}' AND spent_at IS NULL",
+                pair.session_id
+            ))
+            .await;
+        assert_eq!(live, 1, "round {round}: {live} live refresh tokens");
+    }
 }
 
 #[tokio::test]

@@ -120,3 +120,89 @@ async fn chinese_usernames_and_names_round_trip() {
         ("张伟伟", "张伟")
     );
 }
+
+fn register_from(ip: &str, email: &str) -> tonic::Request<proto::auth::v1::RegisterRequest> {
+    let mut request = tonic::Request::new(proto::auth::v1::RegisterRequest {
+        email: email.into(),
+        password: "correct horse battery".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", ip.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn a_registration_flood_from_one_address_is_refused_before_hashing_and_logins_go_on() {
+    // One hashing slot at a real cost: 64 registrations released at once
+    // from one address, and a sign-in from another in the middle of them.
+    let database_url =
+        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(&database_url, &keys);
+    config.bcrypt_cost = 10;
+    config.bcrypt_concurrency = 1;
+    let app = crate::helpers::spawn_with(config, keys).await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(65));
+    let flood: Vec<_> = (0..64)
+        .map(|i| {
+            let mut auth = app.auth.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                auth.register(register_from("127.0.0.2", &format!("bot{i}@example.com")))
+                    .await
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let login = app
+        .login_as(
+            "ada@example.com",
+            "correct horse battery",
+            Some("127.0.0.1"),
+        )
+        .await;
+    let (mut registered, mut refused) = (0, 0);
+    for call in flood {
+        match call.await.unwrap() {
+            Ok(_) => registered += 1,
+            Err(status) => {
+                assert!(
+                    matches!(status.code(), Code::ResourceExhausted | Code::Unavailable),
+                    "{status:?}"
+                );
+                use tonic_types::StatusExt;
+                assert!(status.get_details_retry_info().is_some(), "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(login.is_ok(), "{login:?}");
+    // REGISTER_MAX_PER_IP (20) at most; the rest refused at once.
+    assert!(
+        registered <= 20,
+        "{registered} registrations from one address"
+    );
+    assert_eq!(registered + refused, 64);
+    // The address's allowance is used up; another address still registers.
+    let status = app
+        .auth
+        .clone()
+        .register(register_from("127.0.0.2", "late@example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        app.auth
+            .clone()
+            .register(register_from("127.0.0.3", "other@example.com"))
+            .await
+            .is_ok()
+    );
+}
