@@ -12,7 +12,6 @@ use futures::future::BoxFuture;
 use postgres_kit::{PgPool, PoolSettings};
 use proto::auth::v1::admin_service_server::AdminServiceServer;
 use proto::auth::v1::auth_service_server::AuthServiceServer;
-use secrecy::ExposeSecret;
 use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
@@ -82,7 +81,7 @@ impl Application {
     /// Applies migrations (unless disabled), loads the signing keys, prepares
     /// the pool and binds the listen address (port 0 picks a free port).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let database_url = config.database_url.expose_secret().to_owned();
+        let database_url = config.database()?;
         let mut pool_settings = PoolSettings::new("auth-service");
         pool_settings.max_size = config.database_pool_size;
         pool_settings.wait_timeout = config.database_pool_wait;

@@ -45,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use service_runtime::env::{ConfigError, Env, Source};
 
 /// The providers named in `OIDC_PROVIDERS`, each from its `OIDC_<NAME>_*`.
@@ -133,7 +133,6 @@ impl SecretsKey {
 
     /// The key's bytes.
     pub fn expose(&self) -> &[u8; 32] {
-        use secrecy::ExposeSecret;
         self.0.expose_secret()
     }
 }
@@ -219,10 +218,11 @@ impl Config {
             metrics_addr: env.socket_addr("AUTH_METRICS_ADDR", "127.0.0.1:9464")?,
             drain: env.seconds("AUTH_DRAIN_SECS", 20, 0..=3600)?,
             close_linger: env.millis("AUTH_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
-            database_url: env.secret(
+            database_url: database_url(
+                env,
                 "AUTH_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/auth",
-            ),
+            )?,
             database_pool_size: env.number("AUTH_DATABASE_POOL_SIZE", 10, 1..=1000)?,
             database_pool_wait: env.millis("AUTH_DATABASE_POOL_WAIT_MS", 5000, 10..=600_000)?,
             run_migrations: env.flag("AUTH_RUN_MIGRATIONS", true)?,
@@ -307,6 +307,29 @@ impl Config {
     }
 }
 
+/// The database URL of `name`, checked now: a URL that does not parse, or an
+/// option the connector does not support, stops the service at start naming
+/// the variable (only an unreachable database is waited for).
+fn database_url<S: Source>(
+    env: &Env<S>,
+    name: &str,
+    default: &str,
+) -> Result<SecretString, ConfigError> {
+    let url = env.secret(name, default);
+    postgres_kit::DatabaseUrl::parse(url.expose_secret())
+        .map_err(|e| ConfigError::new(name, e.to_string()))?;
+    Ok(url)
+}
+
+impl Config {
+    /// The parsed database URL (checked by [`Config::from_env`]; a
+    /// configuration built in code is checked here).
+    pub fn database(&self) -> anyhow::Result<postgres_kit::DatabaseUrl> {
+        postgres_kit::DatabaseUrl::parse(self.database_url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("AUTH_DATABASE_URL: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -327,6 +350,21 @@ mod tests {
         let env = Env::from_source(HashMap::from([("BCRYPT_COST".to_owned(), "4".to_owned())]));
         let error = Config::from_env(&env).unwrap_err();
         assert_eq!(error.name, "BCRYPT_COST");
+    }
+
+    #[test]
+    fn a_database_url_that_cannot_be_used_is_refused_at_start_naming_the_variable() {
+        // The finding of #18: this URL was retried for five minutes as if the
+        // database were down. The CA file does not exist here.
+        let env = Env::from_source(HashMap::from([(
+            "AUTH_DATABASE_URL".to_owned(),
+            "postgresql://auth:pw@db:5432/auth?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"
+                .to_owned(),
+        )]));
+        let error = Config::from_env(&env).unwrap_err();
+        assert_eq!(error.name, "AUTH_DATABASE_URL");
+        assert!(error.problem.contains("sslrootcert"), "{}", error.problem);
+        assert!(!error.problem.contains("pw@"), "{}", error.problem);
     }
 
     #[test]

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
 use service_runtime::env::Env;
 
 /// Accounts, sessions and tokens for the whole system. Configured by
@@ -74,7 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let config = auth_service::Config::from_env(&env)?;
             let applied = postgres_kit::run_migrations_patiently(
-                config.database_url.expose_secret(),
+                &config.database()?,
                 auth_service::db::MIGRATIONS,
                 postgres_kit::PoolSettings::new("migrate").startup_patience,
             )
@@ -129,7 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn admin_pool(config: &auth_service::Config) -> anyhow::Result<postgres_kit::PgPool> {
-    let url = config.database_url.expose_secret();
+    let url = &config.database()?;
     postgres_kit::run_migrations(url, auth_service::db::MIGRATIONS).await?;
     let mut settings = postgres_kit::PoolSettings::new("auth-service-admin");
     settings.max_size = 1;

@@ -85,7 +85,7 @@ pub struct Hub {
 
 impl Hub {
     /// Starts listening on `database_url` (see [`postgres_kit::notify`]).
-    pub fn listen(database_url: String) -> Self {
+    pub fn listen(database_url: postgres_kit::DatabaseUrl) -> Self {
         Self {
             listener: Listener::spawn(database_url, CHANNEL),
         }

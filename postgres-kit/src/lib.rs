@@ -9,6 +9,7 @@
 //!   migrated database per test.
 
 pub mod cluster;
+pub mod connect;
 pub mod migrate;
 pub mod notify;
 pub mod pool;
@@ -16,6 +17,7 @@ pub mod pool;
 pub mod testing;
 
 pub use cluster::{ClusterError, ClusterOptions, Listen, LocalCluster};
+pub use connect::{DatabaseUrl, InvalidUrl};
 pub use migrate::{MigrationError, run_migrations, run_migrations_patiently};
 pub use pool::{PgPool, PoolError, PoolSettings, build_pool};
 
@@ -33,7 +35,7 @@ pub enum PrepareError {
 /// What each service does with its database at start: applies `migrations`
 /// (when given) and builds the pool.
 pub async fn prepare(
-    url: &str,
+    url: &DatabaseUrl,
     migrations: Option<diesel_migrations::EmbeddedMigrations>,
     settings: &PoolSettings,
 ) -> Result<PgPool, PrepareError> {

@@ -7,6 +7,8 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
+use crate::DatabaseUrl;
+
 /// The advisory lock key taken while migrating ("migrate" in ASCII). Each
 /// service has its own database, so one key serves both.
 const MIGRATION_LOCK_KEY: i64 = 0x006d_6967_7261_7465;
@@ -30,15 +32,15 @@ pub enum MigrationError {
 
 /// Applies every pending migration and returns the versions applied.
 pub async fn run_migrations(
-    url: &str,
+    url: &DatabaseUrl,
     migrations: EmbeddedMigrations,
 ) -> Result<Vec<String>, MigrationError> {
-    let url = url.to_owned();
+    let url = url.clone();
     // diesel's migration harness is synchronous; the wrapper drives the async
     // connection from this blocking thread.
     tokio::task::spawn_blocking(move || {
-        use diesel::Connection;
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
+        let conn = tokio::runtime::Handle::current().block_on(url.connect())?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         diesel::sql_query("SELECT pg_advisory_lock($1)")
             .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
             .execute(&mut conn)?;
@@ -60,7 +62,7 @@ pub async fn run_migrations(
 /// Gives up after `patience`. Only reaching the database is retried; a
 /// failed migration is returned at once.
 pub async fn run_migrations_patiently(
-    url: &str,
+    url: &DatabaseUrl,
     migrations: EmbeddedMigrations,
     patience: std::time::Duration,
 ) -> Result<Vec<String>, MigrationError> {
@@ -71,14 +73,13 @@ pub async fn run_migrations_patiently(
 /// Connects to `url` until it works or `patience` has passed (see
 /// [`run_migrations_patiently`]).
 pub async fn wait_for_database(
-    url: &str,
+    url: &DatabaseUrl,
     patience: std::time::Duration,
 ) -> Result<(), diesel::ConnectionError> {
-    use diesel_async::AsyncConnection;
     let give_up = tokio::time::Instant::now() + patience;
     let mut backoff = std::time::Duration::from_millis(500);
     loop {
-        match AsyncPgConnection::establish(url).await {
+        match url.connect().await {
             Ok(_) => return Ok(()),
             Err(e) if tokio::time::Instant::now() + backoff < give_up => {
                 tracing::warn!(

@@ -5,7 +5,10 @@
 //!
 //! The listener keeps one connection and reconnects with backoff. While it is
 //! disconnected notifications are lost, so after every (re)connection it sends
-//! [`Notice::Resync`]: subscribers reload whatever they watch.
+//! [`Notice::Resync`]: subscribers reload whatever they watch. TCP keepalives
+//! (set on every connection, see [`crate::connect`]) find a connection whose
+//! peer went silent within about 25 s, so a half-open LISTEN is replaced
+//! rather than waited on forever.
 
 use std::time::Duration;
 
@@ -30,7 +33,7 @@ pub struct Listener {
 impl Listener {
     /// Listens on `channel` (an SQL identifier of ours, not user input) of the
     /// database at `url`, from a background task.
-    pub fn spawn(url: String, channel: &'static str) -> Self {
+    pub fn spawn(url: crate::DatabaseUrl, channel: &'static str) -> Self {
         let (tx, _) = broadcast::channel(4096);
         let sender = tx.clone();
         tokio::spawn(async move {
@@ -65,11 +68,11 @@ impl Listener {
 }
 
 async fn listen_once(
-    url: &str,
+    url: &crate::DatabaseUrl,
     channel: &str,
     sender: &broadcast::Sender<Notice>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (client, mut connection) = url.connect_raw().await?;
     // Polling messages also drives the connection, so LISTEN completes while
     // this loop runs.
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

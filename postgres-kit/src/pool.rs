@@ -8,7 +8,8 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use futures::FutureExt;
-use futures::future::BoxFuture;
+
+use crate::connect::DatabaseUrl;
 
 /// A pool of diesel-async PostgreSQL connections.
 pub type PgPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
@@ -48,9 +49,6 @@ impl PoolSettings {
 /// Why the pool could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    /// The database URL does not parse.
-    #[error("invalid database URL: {0}")]
-    InvalidUrl(#[source] tokio_postgres::Error),
     /// The pool configuration was refused.
     #[error("cannot build the connection pool: {0}")]
     Build(#[from] diesel_async::pooled_connection::deadpool::BuildError),
@@ -64,9 +62,9 @@ pub const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(2);
 
 /// Builds the pool. No connection is made until one is needed, so a service
 /// can start before its database is up.
-pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolError> {
-    let mut pg_config: tokio_postgres::Config = url.parse().map_err(PoolError::InvalidUrl)?;
-    pg_config
+pub fn build_pool(url: &DatabaseUrl, settings: &PoolSettings) -> Result<PgPool, PoolError> {
+    let mut url = url.clone();
+    url.config_mut()
         .connect_timeout(settings.connect_timeout)
         .application_name(&settings.application_name)
         .options(format!(
@@ -75,12 +73,16 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolErro
         ));
 
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-    manager_config.custom_setup = Box::new(move |_url| connect(pg_config.clone()));
+    let connector = url.clone();
+    manager_config.custom_setup = Box::new(move |_url| {
+        let connector = connector.clone();
+        async move { connector.connect().await }.boxed()
+    });
     // Open transactions and broken connections are always caught; the test
     // query runs only for idle connections (the hook below).
     manager_config.recycling_method = RecyclingMethod::Fast;
     let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config);
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config("", manager_config);
     let pool = PgPool::builder(manager)
         .max_size(settings.max_size)
         .wait_timeout(Some(settings.wait_timeout))
@@ -105,17 +107,4 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> Result<PgPool, PoolErro
         ))
         .build()?;
     Ok(pool)
-}
-
-fn connect(
-    config: tokio_postgres::Config,
-) -> BoxFuture<'static, diesel::ConnectionResult<AsyncPgConnection>> {
-    async move {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
-    }
-    .boxed()
 }

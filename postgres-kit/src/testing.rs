@@ -114,9 +114,12 @@ pub async fn fresh_database(template: &str, migrations: EmbeddedMigrations) -> S
         let created = templates.get_or_insert_with(HashSet::new);
         if !created.contains(&template_db) {
             execute(cluster, &format!("CREATE DATABASE \"{template_db}\"")).await;
-            crate::run_migrations(&cluster.url(&template_db), migrations)
-                .await
-                .unwrap_or_else(|e| panic!("migrating {template_db} failed: {e}"));
+            crate::run_migrations(
+                &crate::DatabaseUrl::parse(&cluster.url(&template_db)).expect("a test URL"),
+                migrations,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("migrating {template_db} failed: {e}"));
             created.insert(template_db.clone());
         }
     }

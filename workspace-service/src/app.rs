@@ -16,7 +16,6 @@ use proto::workspace::v1::stats_service_server::StatsServiceServer;
 use proto::workspace::v1::task_service_server::TaskServiceServer;
 use proto::workspace::v1::worker_service_server::WorkerServiceServer;
 use proto::workspace::v1::workspace_admin_service_server::WorkspaceAdminServiceServer;
-use secrecy::ExposeSecret;
 use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
@@ -129,7 +128,7 @@ impl Application {
     /// Applies migrations (unless disabled), prepares the pool and the token
     /// verifier, and binds the listen address (port 0 picks a free port).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let database_url = config.database_url.expose_secret().to_owned();
+        let database_url = config.database()?;
         let mut pool_settings = PoolSettings::new("workspace-service");
         pool_settings.max_size = config.database_pool_size;
         pool_settings.wait_timeout = config.database_pool_wait;

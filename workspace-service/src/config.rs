@@ -38,7 +38,7 @@
 
 use std::net::SocketAddr;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use service_runtime::env::{ConfigError, Env, Source};
 
 /// See the module documentation for each variable.
@@ -165,10 +165,11 @@ impl Config {
             metrics_addr: env.socket_addr("WORKSPACE_METRICS_ADDR", "127.0.0.1:9465")?,
             drain: env.seconds("WORKSPACE_DRAIN_SECS", 20, 0..=3600)?,
             close_linger: env.millis("WORKSPACE_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
-            database_url: env.secret(
+            database_url: database_url(
+                env,
                 "WORKSPACE_DATABASE_URL",
                 "postgresql://postgres@127.0.0.1:54320/workspace",
-            ),
+            )?,
             database_pool_size: env.number("WORKSPACE_DATABASE_POOL_SIZE", 10, 1..=1000)?,
             database_pool_wait: env.millis(
                 "WORKSPACE_DATABASE_POOL_WAIT_MS",
@@ -261,6 +262,29 @@ impl Config {
         // Any free port: tests run many services side by side.
         config.metrics_addr = "127.0.0.1:0".parse().expect("a valid address");
         config
+    }
+}
+
+/// The database URL of `name`, checked now: a URL that does not parse, or an
+/// option the connector does not support, stops the service at start naming
+/// the variable (only an unreachable database is waited for).
+fn database_url<S: Source>(
+    env: &Env<S>,
+    name: &str,
+    default: &str,
+) -> Result<SecretString, ConfigError> {
+    let url = env.secret(name, default);
+    postgres_kit::DatabaseUrl::parse(url.expose_secret())
+        .map_err(|e| ConfigError::new(name, e.to_string()))?;
+    Ok(url)
+}
+
+impl Config {
+    /// The parsed database URL (checked by [`Config::from_env`]; a
+    /// configuration built in code is checked here).
+    pub fn database(&self) -> anyhow::Result<postgres_kit::DatabaseUrl> {
+        postgres_kit::DatabaseUrl::parse(self.database_url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("WORKSPACE_DATABASE_URL: {e}"))
     }
 }
 

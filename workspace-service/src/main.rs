@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
 use service_runtime::env::Env;
 
 /// Files, conversations and tasks. Configured by environment variables (see
@@ -50,7 +49,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg),
         Command::Migrate => {
             let applied = postgres_kit::run_migrations_patiently(
-                config.database_url.expose_secret(),
+                &config.database()?,
                 workspace_service::db::MIGRATIONS,
                 postgres_kit::PoolSettings::new("migrate").startup_patience,
             )

@@ -278,7 +278,7 @@ async fn http_status(stack: &Stack, route: &Route, request: &Value, token: &str)
 /// A token of a new service account with only `scope`.
 async fn service_token(stack: &Stack, scope: &str) -> String {
     let pool = postgres_kit::build_pool(
-        &stack.auth_db,
+        &postgres_kit::DatabaseUrl::parse(&stack.auth_db).unwrap(),
         &postgres_kit::PoolSettings::new("isolation-test"),
     )
     .unwrap();

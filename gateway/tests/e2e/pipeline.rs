@@ -29,7 +29,7 @@ fn workbook() -> Vec<u8> {
 
 async fn excel_worker(stack: &Stack) -> Worker {
     let pool = postgres_kit::build_pool(
-        &stack.auth_db,
+        &postgres_kit::DatabaseUrl::parse(&stack.auth_db).unwrap(),
         &postgres_kit::PoolSettings::new("pipeline-test"),
     )
     .unwrap();

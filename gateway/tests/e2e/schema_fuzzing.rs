@@ -88,11 +88,11 @@ async fn schemathesis(stack: &Stack, token: &str, filter: &[&str], token_ends: b
 /// A superuser's access token, made with the auth-service's own command.
 async fn superuser_token(stack: &Stack) -> String {
     let pool = postgres_kit::build_pool(
-        &stack.auth_db,
+        &postgres_kit::DatabaseUrl::parse(&stack.auth_db).unwrap(),
         &postgres_kit::PoolSettings::new("schema-fuzzing"),
     )
     .unwrap();
-    let hasher = auth_service::passwords::PasswordHasher::new(4, 1).unwrap();
+    let hasher = auth_service::passwords::PasswordHasher::new(4, 1, 8).unwrap();
     auth_service::admin::create_superuser(&pool, &hasher, "root@example.com", None, PASSWORD)
         .await
         .unwrap();
