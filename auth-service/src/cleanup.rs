@@ -1,6 +1,7 @@
-//! Periodic cleanup: sessions (and with them their refresh tokens) that ended
-//! more than 7 days ago, refresh tokens expired as long, stale brute-force
-//! counters, and audit events older than the retention. Several replicas may
+//! Periodic cleanup: sessions (and with them their refresh tokens) and device
+//! tokens that ended more than 7 days ago, refresh tokens expired as long,
+//! stale brute-force counters, and audit events older than the retention,
+//! deleted a page at a time. Several replicas may
 //! run it; a transaction-level advisory lock lets one of them work at a time.
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::app::AppState;
 use crate::db::audit::AuditEvent;
+use crate::db::devices::Device;
 use crate::db::refresh_tokens::RefreshToken;
 use crate::db::sessions::Session;
 use crate::db::throttle;
@@ -20,13 +22,42 @@ const LOCK_KEY: i64 = 0x636c_6561_6e75_7021;
 /// How long ended sessions and tokens are kept (seed 000).
 const KEEP_ENDED: chrono::Duration = chrono::Duration::days(7);
 
+/// Rows deleted per table in one transaction: a large backlog is deleted
+/// page by page, so no transaction holds locks on millions of rows.
+pub const BATCH: i64 = 5_000;
+
 /// What one run deleted; `None` when another replica held the lock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
     pub sessions: usize,
     pub refresh_tokens: usize,
+    pub devices: usize,
     pub audit_events: usize,
     pub throttle_entries: usize,
+}
+
+impl Report {
+    fn add(&mut self, page: Report) {
+        self.sessions += page.sessions;
+        self.refresh_tokens += page.refresh_tokens;
+        self.devices += page.devices;
+        self.audit_events += page.audit_events;
+        self.throttle_entries += page.throttle_entries;
+    }
+
+    /// Whether some table gave a full page (there may be more).
+    fn full(&self, batch: i64) -> bool {
+        let batch = batch as usize;
+        [
+            self.sessions,
+            self.refresh_tokens,
+            self.devices,
+            self.audit_events,
+            self.throttle_entries,
+        ]
+        .iter()
+        .any(|&n| n >= batch)
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -35,10 +66,37 @@ struct Locked {
     locked: bool,
 }
 
-/// Runs the cleanup once.
+/// Runs the cleanup once, [`BATCH`] rows per table and transaction.
 pub async fn run_once(state: &AppState) -> anyhow::Result<Option<Report>> {
+    run_in_pages(state, BATCH).await
+}
+
+/// Runs the cleanup once, deleting at most `batch` rows per table in each
+/// transaction until a page comes back short.
+pub async fn run_in_pages(state: &AppState, batch: i64) -> anyhow::Result<Option<Report>> {
     let now = state.clock.now();
     let retention = chrono::Duration::from_std(state.config.audit_retention)?;
+    let mut total = Report::default();
+    loop {
+        let Some(page) = delete_page(state, now, retention, batch).await? else {
+            return Ok((total != Report::default()).then_some(total));
+        };
+        total.add(page);
+        if !page.full(batch) {
+            return Ok(Some(total));
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One page of every table, under the advisory lock; `None` when another
+/// replica holds it.
+async fn delete_page(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+    retention: chrono::Duration,
+    batch: i64,
+) -> anyhow::Result<Option<Report>> {
     let mut conn = state.pool.get().await?;
     let report = conn
         .transaction(
@@ -51,12 +109,19 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<Option<Report>> {
                 if !locked.locked {
                     return Ok(None);
                 }
+                let ended = now - KEEP_ENDED;
                 Ok(Some(Report {
-                    sessions: Session::delete_ended(conn, now - KEEP_ENDED).await?,
-                    refresh_tokens: RefreshToken::delete_expired(conn, now - KEEP_ENDED).await?,
-                    audit_events: AuditEvent::delete_older_than(conn, now - retention).await?,
-                    throttle_entries: throttle::delete_stale(conn, now - chrono::Duration::days(1))
+                    sessions: Session::delete_ended(conn, ended, batch).await?,
+                    refresh_tokens: RefreshToken::delete_expired(conn, ended, batch).await?,
+                    devices: Device::delete_ended(conn, ended, batch).await?,
+                    audit_events: AuditEvent::delete_older_than(conn, now - retention, batch)
                         .await?,
+                    throttle_entries: throttle::delete_stale(
+                        conn,
+                        now - chrono::Duration::days(1),
+                        batch,
+                    )
+                    .await?,
                 }))
             },
         )

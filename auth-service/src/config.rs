@@ -26,6 +26,7 @@
 //! | `LOGIN_MAX_FAILURES_PER_IP` | `50` | failed sign-ins from one IP address within the window before it is locked |
 //! | `LOGIN_FAILURE_WINDOW_SECS` | `900` | the window in which failures count |
 //! | `LOGIN_LOCKOUT_SECS` | `900` | how long a lock lasts |
+//! | `DEVICE_TOKEN_TTL_DAYS` | `365` | how long a device token lasts after the device's last password sign-in |
 //! | `REGISTER_MAX_PER_IP` | `20` | registrations from one IP address (IPv6: one /64) within the registration window |
 //! | `REGISTER_MAX_TOTAL` | `1000` | registrations from all addresses within the registration window |
 //! | `REGISTER_WINDOW_SECS` | `3600` | the registration window |
@@ -188,6 +189,8 @@ pub struct Config {
     pub login_failure_window: Duration,
     /// `LOGIN_LOCKOUT_SECS`.
     pub login_lockout: Duration,
+    /// `DEVICE_TOKEN_TTL_DAYS`.
+    pub device_token_ttl: Duration,
     /// `REGISTER_MAX_PER_IP`.
     pub register_max_per_ip: i32,
     /// `REGISTER_MAX_TOTAL`.
@@ -256,6 +259,9 @@ impl Config {
             login_max_failures_per_ip: env.number("LOGIN_MAX_FAILURES_PER_IP", 50, 1..=100_000)?,
             login_failure_window: env.seconds("LOGIN_FAILURE_WINDOW_SECS", 900, 1..=86_400)?,
             login_lockout: env.seconds("LOGIN_LOCKOUT_SECS", 900, 1..=86_400)?,
+            device_token_ttl: env
+                .number("DEVICE_TOKEN_TTL_DAYS", 365u64, 1..=3650)
+                .map(|days| Duration::from_secs(days * 86_400))?,
             register_max_per_ip: env.number("REGISTER_MAX_PER_IP", 20, 1..=1_000_000)?,
             register_max_total: env.number("REGISTER_MAX_TOTAL", 1000, 1..=100_000_000)?,
             register_window: env.seconds("REGISTER_WINDOW_SECS", 3600, 1..=86_400)?,

@@ -170,7 +170,7 @@ pub async fn sign_in(
                         return Ok(None);
                     }
                     let refresh =
-                        sessions::open(conn, state, &user, client, device_info, now).await?;
+                        sessions::open(conn, state, &user, client, device_info, None, now).await?;
                     let user = User::record_login(conn, user.id, now).await?;
                     Event::new(EventType::LoginSucceeded, now)
                         .user(user.id)

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cleanup;
 pub mod config;
 pub mod db;
+pub mod devices;
 pub mod domain;
 pub mod error;
 pub mod grpc;

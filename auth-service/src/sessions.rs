@@ -25,14 +25,15 @@ pub struct IssuedRefresh {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Opens a session for `user` and issues its first refresh token. Call
-/// inside a transaction.
+/// Opens a session for `user` (from the known device `device_id`, if any)
+/// and issues its first refresh token. Call inside a transaction.
 pub async fn open(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     user: &User,
     client: &ClientInfo,
     device_info: &str,
+    device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<IssuedRefresh> {
     let session_id = Uuid::now_v7();
@@ -47,6 +48,7 @@ pub async fn open(
         ip_address: client.ip_address.as_deref(),
         user_agent: client.user_agent.as_deref(),
         device_info: Some(device_info.as_str()).filter(|d| !d.is_empty()),
+        device_id,
     }
     .insert(conn)
     .await?;
@@ -106,6 +108,7 @@ pub fn token_pair(
         refresh_expires_in: (refresh.expires_at - now).num_seconds() as i32,
         session_id: refresh.session_id.to_string(),
         user: Some(convert::user(user)),
+        device_token: String::new(),
     })
 }
 

@@ -37,12 +37,19 @@ impl AuditEvent {
             .map(drop)
     }
 
-    /// Deletes events older than `before`.
+    /// Deletes at most `batch` events older than `before`; returns how many.
     pub async fn delete_older_than(
         conn: &mut AsyncPgConnection,
         before: DateTime<Utc>,
+        batch: i64,
     ) -> QueryResult<usize> {
-        diesel::delete(audit_events::table.filter(audit_events::occurred_at.lt(before)))
+        let old: Vec<Uuid> = audit_events::table
+            .filter(audit_events::occurred_at.lt(before))
+            .limit(batch)
+            .select(audit_events::id)
+            .load(conn)
+            .await?;
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(old)))
             .execute(conn)
             .await
     }

@@ -1,6 +1,7 @@
 //! The service's tables: models and the queries that read and write them.
 
 pub mod audit;
+pub mod devices;
 pub mod identities;
 pub mod refresh_tokens;
 pub mod schema;

@@ -105,12 +105,19 @@ impl RefreshToken {
             .map(drop)
     }
 
-    /// Deletes tokens that expired before `before`.
+    /// Deletes at most `batch` tokens that expired before `before`.
     pub async fn delete_expired(
         conn: &mut AsyncPgConnection,
         before: DateTime<Utc>,
+        batch: i64,
     ) -> QueryResult<usize> {
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
+        let expired: Vec<Uuid> = refresh_tokens::table
+            .filter(refresh_tokens::expires_at.lt(before))
+            .limit(batch)
+            .select(refresh_tokens::id)
+            .load(conn)
+            .await?;
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::id.eq_any(expired)))
             .execute(conn)
             .await
     }

@@ -29,10 +29,27 @@ diesel::table! {
         ip_address -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         device_info -> Nullable<Text>,
+        device_id -> Nullable<Uuid>,
     }
 }
 
 diesel::joinable!(sessions -> users (user_id));
+
+diesel::table! {
+    devices (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        device_info -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(sessions -> devices (device_id));
 
 diesel::table! {
     refresh_tokens (id) {
@@ -98,4 +115,10 @@ diesel::table! {
 
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(external_identities -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(external_identities, refresh_tokens, sessions, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    devices,
+    external_identities,
+    refresh_tokens,
+    sessions,
+    users
+);

@@ -22,6 +22,7 @@ pub struct Session {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub device_info: Option<String>,
+    pub device_id: Option<Uuid>,
 }
 
 /// A new session.
@@ -36,6 +37,7 @@ pub struct NewSession<'a> {
     pub ip_address: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub device_info: Option<&'a str>,
+    pub device_id: Option<Uuid>,
 }
 
 impl NewSession<'_> {
@@ -146,6 +148,19 @@ impl Session {
         query.load(conn).await
     }
 
+    /// The ids of the sessions opened from `device_id` that are not revoked.
+    pub async fn unrevoked_ids_of_device(
+        conn: &mut AsyncPgConnection,
+        device_id: Uuid,
+    ) -> QueryResult<Vec<Uuid>> {
+        sessions::table
+            .filter(sessions::device_id.eq(device_id))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id)
+            .load(conn)
+            .await
+    }
+
     /// Sessions revoked at or after `since` (their access tokens may still be live).
     pub async fn revoked_since(
         conn: &mut AsyncPgConnection,
@@ -167,19 +182,25 @@ impl Session {
             .collect())
     }
 
-    /// Deletes sessions that expired, or were revoked, before `before`.
+    /// Deletes at most `batch` sessions that expired, or were revoked, before
+    /// `before` (their refresh tokens go with them).
     pub async fn delete_ended(
         conn: &mut AsyncPgConnection,
         before: DateTime<Utc>,
+        batch: i64,
     ) -> QueryResult<usize> {
-        diesel::delete(
-            sessions::table.filter(
+        let ended: Vec<Uuid> = sessions::table
+            .filter(
                 sessions::expires_at
                     .lt(before)
                     .or(sessions::revoked_at.lt(before)),
-            ),
-        )
-        .execute(conn)
-        .await
+            )
+            .limit(batch)
+            .select(sessions::id)
+            .load(conn)
+            .await?;
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(ended)))
+            .execute(conn)
+            .await
     }
 }

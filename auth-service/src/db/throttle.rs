@@ -120,22 +120,27 @@ pub async fn clear(conn: &mut AsyncPgConnection, subject: &str) -> QueryResult<(
         .map(drop)
 }
 
-/// Deletes entries whose window and lock are both over at `now`.
+/// Deletes at most `batch` entries whose window and lock are both over at
+/// `before`.
 pub async fn delete_stale(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
+    batch: i64,
 ) -> QueryResult<usize> {
-    diesel::delete(
-        login_throttle::table
-            .filter(login_throttle::window_started_at.lt(before))
-            .filter(
-                login_throttle::locked_until
-                    .is_null()
-                    .or(login_throttle::locked_until.lt(before)),
-            ),
-    )
-    .execute(conn)
-    .await
+    let stale: Vec<String> = login_throttle::table
+        .filter(login_throttle::window_started_at.lt(before))
+        .filter(
+            login_throttle::locked_until
+                .is_null()
+                .or(login_throttle::locked_until.lt(before)),
+        )
+        .limit(batch)
+        .select(login_throttle::subject)
+        .load(conn)
+        .await?;
+    diesel::delete(login_throttle::table.filter(login_throttle::subject.eq_any(stale)))
+        .execute(conn)
+        .await
 }
 
 /// The subject counting attempts from `ip`: `ip:<address>`, where an IPv6

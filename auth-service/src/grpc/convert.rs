@@ -5,6 +5,7 @@ use proto::auth::v1 as pb;
 
 use crate::audit::EventType;
 use crate::db::audit::AuditEvent;
+use crate::db::devices::Device;
 use crate::db::sessions::Session;
 use crate::db::users::User;
 use uuid::Uuid;
@@ -45,6 +46,21 @@ pub fn session(session: &Session, current: Option<Uuid>) -> pb::Session {
         user_agent: session.user_agent.clone().unwrap_or_default(),
         device_info: session.device_info.clone().unwrap_or_default(),
         current: current == Some(session.id),
+        device_id: session
+            .device_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// A device.
+pub fn device(device: &Device) -> pb::Device {
+    pb::Device {
+        device_id: device.id.to_string(),
+        device_info: device.device_info.clone().unwrap_or_default(),
+        created_at: Some(timestamp(device.created_at)),
+        last_used_at: Some(timestamp(device.last_used_at)),
+        expires_at: Some(timestamp(device.expires_at)),
     }
 }
 

@@ -1,7 +1,9 @@
 //! `Login`: signs in with a password and opens a session.
 //!
 //! Brute force is held off per account and per client IP address (IPv6: per
-//! /64): every attempt is counted before its password is checked, in one
+//! /64), or, for a device that presents its device token (see `devices`),
+//! per device only, so that nobody else's wrong guesses lock it out: every
+//! attempt is counted before its password is checked, in one
 //! statement that also refuses it once `LOGIN_MAX_FAILURES` attempts within
 //! the window have been made, so concurrency buys an attacker nothing. The
 //! attempt that uses up the allowance locks the account for the lockout
@@ -21,6 +23,7 @@ use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::throttle;
 use crate::db::users::User;
+use crate::devices;
 use crate::domain::Invalid;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
@@ -55,21 +58,33 @@ pub async fn login(
 
     // The connection goes back to the pool before hashing: a login waits its
     // turn for a bcrypt slot without holding one of the few connections.
-    let (user, counters) = {
+    let (user, device, counters) = {
         let mut conn = state.pool.get().await?;
         let user = if email.is_empty() {
             User::find_by_username(&mut conn, username).await?
         } else {
             User::find_by_email(&mut conn, &login_name).await?
         };
-        let counters = Counters {
-            account: match &user {
-                Some(user) => format!("user:{}", user.id),
-                None => format!("login:{login_name}"),
+        let device =
+            devices::recognise(&mut conn, &request.device_token, user.as_ref(), now).await?;
+        let account_limit = limit(state, state.config.login_max_failures)?;
+        let counters = match (&device, &user) {
+            // A known device answers for its own attempts only.
+            (Some(device), _) => Counters {
+                account: format!("device:{}", device.id),
+                address: None,
+                account_limit,
+                address_limit: account_limit,
             },
-            address: client.ip_address.as_deref().map(throttle::address_subject),
-            account_limit: limit(state, state.config.login_max_failures)?,
-            address_limit: limit(state, state.config.login_max_failures_per_ip)?,
+            (None, user) => Counters {
+                account: match user {
+                    Some(user) => format!("user:{}", user.id),
+                    None => format!("login:{login_name}"),
+                },
+                address: client.ip_address.as_deref().map(throttle::address_subject),
+                account_limit,
+                address_limit: limit(state, state.config.login_max_failures_per_ip)?,
+            },
         };
         if let Some((until, first)) = counters.count(&mut conn, now).await? {
             // One audit row per lock, not one per refused attempt: refusing
@@ -87,7 +102,7 @@ pub async fn login(
             let wait = (until - now).to_std().unwrap_or_default();
             return Err(Error::TooManyAttempts(wait));
         }
-        (user, counters)
+        (user, device, counters)
     };
 
     // Always one bcrypt check, so unknown accounts take as long as known ones
@@ -127,8 +142,10 @@ pub async fn login(
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         }
     };
-    // The right password: the account's count starts again, and the
-    // address's count forgets this attempt (it counts failures only).
+    // The right password: the account's (or device's) count starts again,
+    // and the address's count forgets this attempt (it counts failures only).
+    // A known device's success leaves the account's lock, if any, in place
+    // for unknown devices.
     counters.succeeded(&mut conn).await?;
     if !user.is_active {
         Event::new(EventType::LoginFailed, now)
@@ -141,10 +158,21 @@ pub async fn login(
         return Err(Error::PermissionDenied("this account is deactivated"));
     }
 
-    let (user, refresh) = conn
+    let known = device.as_ref().map(|d| (d, request.device_token.as_str()));
+    let (user, refresh, device_token) = conn
         .transaction(async |conn| -> Result<_> {
-            let refresh =
-                sessions::open(conn, state, &user, &client, &request.device_info, now).await?;
+            let (device_id, device_token) =
+                devices::remember(conn, state, &user, known, &request.device_info, now).await?;
+            let refresh = sessions::open(
+                conn,
+                state,
+                &user,
+                &client,
+                &request.device_info,
+                Some(device_id),
+                now,
+            )
+            .await?;
             let user = User::record_login(conn, user.id, now).await?;
             Event::new(EventType::LoginSucceeded, now)
                 .user(user.id)
@@ -153,12 +181,14 @@ pub async fn login(
                 .client(&client)
                 .record(conn)
                 .await?;
-            Ok((user, refresh))
+            Ok((user, refresh, device_token))
         })
         .await?;
     tracing::info!(user_id = %user.id, session_id = %refresh.session_id, "signed in");
+    let mut token_pair = sessions::token_pair(state, &user, refresh, now)?;
+    token_pair.device_token = device_token;
     Ok(pb::LoginResponse {
-        token_pair: Some(sessions::token_pair(state, &user, refresh, now)?),
+        token_pair: Some(token_pair),
     })
 }
 

@@ -17,6 +17,7 @@ mod login_with_wechat;
 mod logout;
 mod refresh;
 mod register;
+mod revoke_device;
 mod revoke_session;
 mod update_me;
 mod watch_revocations;
@@ -153,6 +154,18 @@ impl AuthService for AuthApi {
         let caller = access::caller(&request)?.clone();
         Ok(Response::new(
             revoke_session::revoke_session(&self.state, &caller, request.into_inner(), client)
+                .await?,
+        ))
+    }
+
+    async fn revoke_device(
+        &self,
+        request: Request<pb::RevokeDeviceRequest>,
+    ) -> Result<Response<pb::RevokeDeviceResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            revoke_device::revoke_device(&self.state, &caller, request.into_inner(), client)
                 .await?,
         ))
     }

@@ -40,3 +40,28 @@ async fn cleanup_deletes_what_ended_over_a_week_ago_and_keeps_the_rest() {
     cleanup::run_once(&app.state).await.unwrap();
     assert_eq!(app.count("SELECT count(*) FROM audit_events").await, 0);
 }
+
+#[tokio::test]
+async fn a_backlog_is_deleted_page_by_page_until_none_is_left() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", "correct horse battery", "")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        app.login_email("ada@example.com", "correct horse battery")
+            .await
+            .unwrap();
+    }
+    app.clock.advance(chrono::Duration::days(400));
+    let report = cleanup::run_in_pages(&app.state, 2)
+        .await
+        .unwrap()
+        .expect("the lock was free");
+    assert_eq!(report.sessions, 5);
+    assert!(report.refresh_tokens <= 5);
+    assert_eq!(report.devices, 5);
+    assert_eq!(app.count("SELECT count(*) FROM sessions").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM devices").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM refresh_tokens").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM audit_events").await, 0);
+}

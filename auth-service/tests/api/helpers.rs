@@ -116,9 +116,21 @@ impl TestApp {
         password: &str,
         ip: Option<&str>,
     ) -> Result<pb::TokenPair, tonic::Status> {
+        self.login_from_device(email, password, ip, "").await
+    }
+
+    /// Signs in from the client address `ip` presenting `device_token`.
+    pub async fn login_from_device(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+        device_token: &str,
+    ) -> Result<pb::TokenPair, tonic::Status> {
         let mut request = tonic::Request::new(pb::LoginRequest {
             email: email.into(),
             password: password.into(),
+            device_token: device_token.into(),
             ..Default::default()
         });
         if let Some(ip) = ip {

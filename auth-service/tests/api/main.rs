@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod cleanup;
+mod devices;
 mod helpers;
 mod keys;
 mod lockout;

@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN device_id;
+DROP TABLE devices;
