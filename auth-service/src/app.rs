@@ -202,6 +202,9 @@ impl Application {
         );
         let server = service_runtime::grpc::server()
             .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))
+            .layer(service_runtime::forwarded::VouchLayer::new(
+                state.config.forwarding_key.clone(),
+            ))
             .layer(AccessLayer::new(verifier))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(service_runtime::grpc::incoming(self.listener), stop);

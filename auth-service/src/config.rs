@@ -40,6 +40,7 @@
 //! | `OIDC_<NAME>_CLIENT_ID` | required | this application's client id there |
 //! | `OIDC_<NAME>_AUDIENCES` | none | further accepted audiences, comma-separated |
 //! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
+//! | `FORWARDED_SECRET` | none (forwarded client headers never believed) | the secret, at least 32 bytes, the gateway signs the client's address and user agent with; set the same value on the gateway |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
 
 use std::net::SocketAddr;
@@ -207,6 +208,8 @@ pub struct Config {
     pub secrets_key: Option<SecretsKey>,
     /// `PAGE_TOKEN_SECRET`.
     pub page_token_secret: Option<SecretString>,
+    /// `FORWARDED_SECRET`.
+    pub forwarding_key: Option<service_runtime::forwarded::ForwardingKey>,
     /// `OIDC_*`.
     pub oidc_providers: Vec<crate::oidc::OidcProviderConfig>,
 }
@@ -289,6 +292,7 @@ impl Config {
             },
             oidc_providers: oidc_providers(env)?,
             page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
+            forwarding_key: service_runtime::forwarded::key_from_env(env)?,
             secrets_key: env
                 .optional("SECRETS_KEY")
                 .map(|value| SecretsKey::from_base64(&value))

@@ -138,43 +138,59 @@ impl Application {
 
 fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    if config.forwarding_key.is_none() {
+        tracing::warn!(
+            "FORWARDED_SECRET is not set: the services will not believe the client \
+             addresses the gateway forwards, and will count every client as the gateway"
+        );
+    }
     let edge = Edge {
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         limits: state.limits.clone(),
-        header_limit: config.header_limit,
+        in_progress: crate::edge::InProgress::new(config.max_in_progress_per_ip),
+        untrusted_forwarding: crate::edge::Warned::default(),
     };
     let openapi = crate::openapi::document(&state.routes);
     let metrics = crate::metrics::Metrics::default();
-    let mut router = Router::new()
+    // The API: every cap applies.
+    let mut api = Router::new()
+        .fallback(transcode_request)
+        .with_state(state.clone())
+        .merge(crate::docs::routes(&openapi))
+        .layer(middleware::from_fn_with_state(edge, crate::edge::protect));
+    if !config.cors_origins.is_empty() {
+        api = api.layer(cors(&config.cors_origins));
+    }
+    // Past the cap, requests are refused at once rather than queued.
+    let api = api.layer(
+        tower::ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
+                    .into_response()
+            }))
+            .load_shed()
+            // Global: one count for all routes (a plain limit would be
+            // cloned per route).
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                config.max_concurrent_requests,
+            )),
+    );
+    // Probes and scrapes outside every cap: a flood of slow clients must not
+    // make the orchestrator think the gateway is dead.
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(transcode_request)
         .with_state(state)
-        .merge(crate::docs::routes(&openapi))
         .route(
             "/metrics",
             get(crate::metrics::serve).with_state(metrics.clone()),
         )
+        .merge(api)
         .layer(middleware::from_fn(request_id))
-        .layer(middleware::from_fn_with_state(edge, crate::edge::protect));
-    if !config.cors_origins.is_empty() {
-        router = router.layer(cors(&config.cors_origins));
-    }
-    // Past the cap, requests are refused at once rather than queued.
-    router
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::new(Code::Unavailable, "the gateway is overloaded, try again")
-                        .into_response()
-                }))
-                .load_shed()
-                // Global: one count for all routes (a plain limit would be
-                // cloned per route).
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                    config.max_concurrent_requests,
-                )),
-        )
+        .layer(middleware::from_fn_with_state(
+            config.header_limit,
+            crate::edge::guard,
+        ))
         .layer(middleware::from_fn_with_state(
             metrics,
             crate::metrics::track,
@@ -317,7 +333,11 @@ async fn transcode_request(
         Lookup::Found(route, _) => route.template.as_str().to_owned(),
         _ => "unmatched".to_owned(),
     };
-    let mut response = match transcode_inner(&state, client, lookup, parts, body).await {
+    let client = Client {
+        ip: client,
+        key: state.config.forwarding_key.clone(),
+    };
+    let mut response = match transcode_inner(&state, &client, lookup, parts, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -329,7 +349,7 @@ async fn transcode_request(
 
 async fn transcode_inner(
     state: &AppState,
-    client: IpAddr,
+    client: &Client,
     lookup: Lookup<'_>,
     parts: http::request::Parts,
     body: axum::body::Body,
@@ -375,10 +395,17 @@ async fn transcode_inner(
         }
     }
 
-    let idle = state.config.idle_timeout;
-    let bytes = tokio::time::timeout(idle, axum::body::to_bytes(body, state.config.body_limit))
+    // One deadline for the whole body: a client trickling a byte at a time
+    // cannot hold its slot for longer.
+    let total = state.config.body_timeout;
+    let bytes = tokio::time::timeout(total, axum::body::to_bytes(body, state.config.body_limit))
         .await
-        .map_err(|_| ApiError::body_timeout(idle))?
+        .map_err(|_| {
+            ApiError::body_too_slow(format!(
+                "the request body did not arrive within {} ms",
+                total.as_millis()
+            ))
+        })?
         .map_err(|_| {
             ApiError::new(
                 Code::InvalidArgument,
@@ -433,7 +460,7 @@ fn server_stream_request(
     route: &Route,
     variables: Vec<(String, String)>,
     parts: &http::request::Parts,
-    client: IpAddr,
+    client: &Client,
 ) -> Result<tonic::Request<prost_reflect::DynamicMessage>, ApiError> {
     let message = transcode::request_message(route, variables, parts.uri.query(), b"")?;
     let mut request = tonic::Request::new(message);
@@ -449,13 +476,23 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Who the client is, as the services are told.
+pub struct Client {
+    /// Its address; `None` when a trusted proxy did not say.
+    pub ip: Option<IpAddr>,
+    /// What signs the forwarded facts (`FORWARDED_SECRET`).
+    pub key: Option<service_runtime::forwarded::ForwardingKey>,
+}
+
 /// The headers the services need: the token, the request id, the trace
-/// context, and who the client is (for sessions and the audit log).
+/// context, and who the client is (for sessions, the audit log and the
+/// per-address limits), signed so that the services can believe it.
 pub(crate) fn forward_headers(
     headers: &HeaderMap,
-    client: IpAddr,
+    client: &Client,
     metadata: &mut tonic::metadata::MetadataMap,
 ) {
+    use service_runtime::forwarded;
     for name in ["authorization", REQUEST_ID, "traceparent", "tracestate"] {
         if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok())
             && let Ok(value) = value.parse()
@@ -468,9 +505,15 @@ pub(crate) fn forward_headers(
         .and_then(|v| v.to_str().ok())
         && let Ok(value) = agent.parse()
     {
-        metadata.insert("x-forwarded-user-agent", value);
+        metadata.insert(forwarded::USER_AGENT, value);
     }
-    if let Ok(value) = client.to_string().parse() {
-        metadata.insert("x-forwarded-for", value);
+    let ip = client
+        .ip
+        .map_or_else(|| forwarded::UNKNOWN.to_owned(), |ip| ip.to_string());
+    if let Ok(value) = ip.parse() {
+        metadata.insert(forwarded::FOR, value);
+    }
+    if let Some(key) = &client.key {
+        key.sign_metadata(metadata, forwarded::unix_now());
     }
 }

@@ -10,11 +10,15 @@
 //! | `GATEWAY_BODY_LIMIT_BYTES` | `1048576` | largest JSON request body (1 MiB) |
 //! | `GATEWAY_UPLOAD_LIMIT_BYTES` | `104857600` | largest upload (100 MiB), streamed |
 //! | `GATEWAY_IDLE_TIMEOUT_MS` | `30000` | longest wait for the next piece of a request body (408 after) |
+//! | `GATEWAY_BODY_TIMEOUT_MS` | `10000` | longest a JSON request body may take to arrive in all (408 after) |
+//! | `GATEWAY_UPLOAD_MIN_BYTES_PER_SEC` | `4096` | slowest average an upload may keep, counted from one idle timeout after it starts (408 below); `0` is off |
 //! | `GATEWAY_DRAIN_SECS` | `20` | after SIGTERM, how long open requests may take to finish |
 //! | `GATEWAY_CLOSE_LINGER_MS` | `1000` | after SIGTERM, how long keep-alive connections are still served, each response saying `Connection: close`, before idle ones are closed (a request racing the close of an idle connection would be lost) |
 //! | `GATEWAY_HEADER_LIMIT_BYTES` | `16384` | largest total of request headers (431 above) |
 //! | `GATEWAY_RATE_LIMIT_PER_IP` / `GATEWAY_RATE_LIMIT_PER_USER` | `100` / `50` | requests per second, bursts of twice that; `0` is off |
-//! | `GATEWAY_MAX_CONCURRENT_REQUESTS` | `1024` | requests in progress; more are refused with 503 |
+//! | `GATEWAY_MAX_CONCURRENT_REQUESTS` | `1024` | requests in progress; more are refused with 503 (`/healthz`, `/readyz` and `/metrics` are not counted) |
+//! | `GATEWAY_MAX_IN_PROGRESS_PER_IP` | `64` | requests in progress from one client address (IPv6: one /64); more are refused with 429; `0` is off |
+//! | `FORWARDED_SECRET` | none (services see the gateway's address) | the secret, at least 32 bytes, that signs the client's address and user agent for the services; set the same value on the auth-service |
 //! | `GATEWAY_TRUSTED_PROXIES` | none | comma-separated addresses/CIDRs whose `X-Forwarded-For` is believed |
 //! | `GATEWAY_CORS_ORIGINS` | none | comma-separated origins allowed by CORS (none: no CORS) |
 //! | `GATEWAY_UPSTREAM_TIMEOUT_MS` | `10000` | deadline of each upstream call, sent as `grpc-timeout` |
@@ -45,6 +49,10 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// `GATEWAY_IDLE_TIMEOUT_MS`.
     pub idle_timeout: Duration,
+    /// `GATEWAY_BODY_TIMEOUT_MS`.
+    pub body_timeout: Duration,
+    /// `GATEWAY_UPLOAD_MIN_BYTES_PER_SEC`.
+    pub upload_min_rate: u64,
     /// `GATEWAY_DRAIN_SECS`.
     pub drain: Duration,
     /// `GATEWAY_CLOSE_LINGER_MS`.
@@ -57,6 +65,10 @@ pub struct Config {
     pub rate_limit_per_user: u32,
     /// `GATEWAY_MAX_CONCURRENT_REQUESTS`.
     pub max_concurrent_requests: usize,
+    /// `GATEWAY_MAX_IN_PROGRESS_PER_IP`.
+    pub max_in_progress_per_ip: usize,
+    /// `FORWARDED_SECRET`.
+    pub forwarding_key: Option<service_runtime::forwarded::ForwardingKey>,
     /// `GATEWAY_TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `GATEWAY_CORS_ORIGINS`.
@@ -97,6 +109,8 @@ impl Config {
             upload_limit: env.number("GATEWAY_UPLOAD_LIMIT_BYTES", 100 << 20, 1..=(1 << 40))?,
             upstream_timeout: env.millis("GATEWAY_UPSTREAM_TIMEOUT_MS", 10_000, 100..=600_000)?,
             idle_timeout: env.millis("GATEWAY_IDLE_TIMEOUT_MS", 30_000, 100..=3_600_000)?,
+            body_timeout: env.millis("GATEWAY_BODY_TIMEOUT_MS", 10_000, 100..=600_000)?,
+            upload_min_rate: env.number("GATEWAY_UPLOAD_MIN_BYTES_PER_SEC", 4096, 0..=(1 << 30))?,
             drain: env.seconds("GATEWAY_DRAIN_SECS", 20, 0..=3600)?,
             close_linger: env.millis("GATEWAY_CLOSE_LINGER_MS", 1000, 0..=60_000)?,
             header_limit: env.number("GATEWAY_HEADER_LIMIT_BYTES", 16 << 10, 1024..=(1 << 20))?,
@@ -107,6 +121,12 @@ impl Config {
                 1024,
                 1..=1_000_000,
             )?,
+            max_in_progress_per_ip: env.number(
+                "GATEWAY_MAX_IN_PROGRESS_PER_IP",
+                64,
+                0..=1_000_000,
+            )?,
+            forwarding_key: service_runtime::forwarded::key_from_env(env)?,
             trusted_proxies: list(env, "GATEWAY_TRUSTED_PROXIES", |item| {
                 item.parse::<ipnet::IpNet>()
                     .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))

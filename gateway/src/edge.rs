@@ -1,10 +1,15 @@
 //! Protection at the edge: who the client is (behind trusted proxies),
 //! requests per second per client address and per user (`governor`),
-//! header size, and the security headers every response carries.
+//! requests in progress per client address, header size, and the security
+//! headers every response carries. Client addresses are counted per IPv4
+//! address and per IPv6 /64 (what one subscriber usually holds), never
+//! against a trusted proxy's own address.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -21,17 +26,20 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// The client's address, as the edge decided it (see [`client_ip`]); put
-/// in the request's extensions.
+/// in the request's extensions. `None`: a trusted proxy did not say.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
+pub struct ClientIp(pub Option<IpAddr>);
 
 /// The client's address: the peer's, unless the peer is a trusted proxy,
 /// then the right-most address of `X-Forwarded-For` that is not one (the
-/// left part of the header is whatever the client wrote).
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// left part of the header is whatever the client wrote). `None` when a
+/// trusted proxy's header names no such address: the proxy's own address
+/// is never taken for the client's, or one client's failures would be
+/// counted against everyone behind it.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
-        return peer;
+        return Some(peer);
     }
     let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -42,15 +50,114 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .collect();
     // From the right: our proxies' entries, then the client's. An entry that
     // is not an address (a port, garbage) ends the walk: what is left of it
-    // cannot be trusted, so the peer is all we know.
+    // cannot be trusted.
     for entry in entries.iter().rev() {
         match entry.parse::<IpAddr>() {
             Ok(ip) if is_trusted(&ip) => continue,
-            Ok(ip) => return ip,
-            Err(_) => return peer,
+            Ok(ip) => return Some(ip.to_canonical()),
+            Err(_) => return None,
         }
     }
-    peer
+    None
+}
+
+/// The key an address is counted under: an IPv4 address (IPv4-mapped IPv6
+/// included) as it is, an IPv6 address by its /64.
+pub fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Requests in progress per client address.
+#[derive(Clone, Default)]
+pub struct InProgress {
+    max: usize,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A request's place in [`InProgress`], given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    key: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl InProgress {
+    /// At most `max` per address; 0 is no limit.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            counts: Arc::default(),
+        }
+    }
+
+    /// A slot for a request of `ip`, or 429 when it has `max` in progress.
+    pub fn enter(&self, ip: IpAddr) -> Result<Option<Slot>, ApiError> {
+        if self.max == 0 {
+            return Ok(None);
+        }
+        let key = counted_as(ip);
+        let mut counts = self
+            .counts
+            .lock()
+            .expect("never poisoned: no panics inside");
+        let count = counts.entry(key).or_insert(0);
+        if *count >= self.max {
+            let mut error = ApiError::new(
+                Code::ResourceExhausted,
+                "too many requests in progress from this address",
+            );
+            error.retry_after = Some(Duration::from_secs(1));
+            return Err(error);
+        }
+        *count += 1;
+        Ok(Some(Slot {
+            key,
+            counts: self.counts.clone(),
+        }))
+    }
+
+    /// Requests in progress from `ip`.
+    pub fn of(&self, ip: IpAddr) -> usize {
+        let counts = self.counts.lock().expect("never poisoned");
+        counts.get(&counted_as(ip)).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().expect("never poisoned");
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// At most one warning a minute for one kind of event.
+#[derive(Clone, Default)]
+pub struct Warned(Arc<AtomicU64>);
+
+impl Warned {
+    /// Whether to warn now (true at most once a minute).
+    pub fn now(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.0.load(Ordering::Relaxed);
+        (last == 0 || now >= last + 60)
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
@@ -104,7 +211,7 @@ impl RateLimits {
     /// Whether `ip` may make another request.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.per_ip {
-            Some(limiter) => limiter.check_key(&ip).map_err(|not_until| {
+            Some(limiter) => limiter.check_key(&counted_as(ip)).map_err(|not_until| {
                 too_many(not_until.wait_time_from(DefaultClock::default().now()))
             }),
             None => Ok(()),
@@ -135,16 +242,56 @@ pub struct Edge {
     pub trusted_proxies: Arc<Vec<IpNet>>,
     /// Request rates.
     pub limits: RateLimits,
-    /// Largest total size of the request headers.
-    pub header_limit: usize,
+    /// Requests in progress per address.
+    pub in_progress: InProgress,
+    /// When `X-Forwarded-For` from an untrusted peer was last warned of.
+    pub untrusted_forwarding: Warned,
 }
 
-/// Decides the client address, refuses oversized headers and clients over
-/// their rate, then adds the security headers to whatever is answered.
+/// Decides the client address and refuses clients over their rate or with
+/// too many requests in progress.
 pub async fn protect(
     axum::extract::State(edge): axum::extract::State<Edge>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(peer.ip(), request.headers(), &edge.trusted_proxies);
+    let peer_trusted = edge.trusted_proxies.iter().any(|n| n.contains(&peer.ip()));
+    if !peer_trusted
+        && request.headers().contains_key("x-forwarded-for")
+        && edge.untrusted_forwarding.now()
+    {
+        tracing::warn!(
+            peer = %peer.ip(),
+            "X-Forwarded-For from a peer that is not a trusted proxy was ignored \
+             (is GATEWAY_TRUSTED_PROXIES missing the ingress?)"
+        );
+    }
+    let admitted = match ip {
+        // A client a trusted proxy did not name is held to the global cap only.
+        None => Ok(None),
+        Some(ip) => edge
+            .limits
+            .check_ip(ip)
+            .and_then(|()| edge.in_progress.enter(ip)),
+    };
+    match admitted {
+        Err(error) => error.into_response(),
+        Ok(slot) => {
+            request.extensions_mut().insert(ClientIp(ip));
+            let response = next.run(request).await;
+            drop(slot);
+            response
+        }
+    }
+}
+
+/// Refuses oversized headers and adds the security headers to whatever is
+/// answered: every route, probes included.
+pub async fn guard(
+    axum::extract::State(header_limit): axum::extract::State<usize>,
+    request: Request,
     next: Next,
 ) -> Response {
     let header_bytes: usize = request
@@ -152,25 +299,15 @@ pub async fn protect(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
-    let mut response = if header_bytes > edge.header_limit {
+    let mut response = if header_bytes > header_limit {
         ApiError::new(
             Code::InvalidArgument,
-            format!(
-                "the request headers are larger than {} bytes",
-                edge.header_limit
-            ),
+            format!("the request headers are larger than {header_limit} bytes"),
         )
         .with_http(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         .into_response()
     } else {
-        let ip = client_ip(peer.ip(), request.headers(), &edge.trusted_proxies);
-        match edge.limits.check_ip(ip) {
-            Err(error) => error.into_response(),
-            Ok(()) => {
-                request.extensions_mut().insert(ClientIp(ip));
-                next.run(request).await
-            }
-        }
+        next.run(request).await
     };
     security_headers(response.headers_mut());
     response
@@ -218,27 +355,64 @@ mod tests {
         // From a trusted proxy: the right-most untrusted address.
         assert_eq!(
             client_ip("10.0.0.1".parse().unwrap(), &headers, &trusted),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
+            Some("203.0.113.9".parse::<IpAddr>().unwrap())
         );
         // From anyone else: the peer, whatever the header says.
         assert_eq!(
             client_ip("198.51.100.7".parse().unwrap(), &headers, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
+            Some("198.51.100.7".parse::<IpAddr>().unwrap())
         );
-        // An entry that is not an address stops the walk: no spoofing past it.
+        // An entry that is not an address stops the walk: no spoofing past
+        // it, and the proxy's own address is not the client's.
         assert_eq!(
             client_ip(
                 "10.0.0.1".parse().unwrap(),
                 &forwarded("6.6.6.6, 203.0.113.9:5678"),
                 &trusted
             ),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
+            None
         );
+        // A trusted proxy that names no client, or only proxies: unknown.
+        for headers in [HeaderMap::new(), forwarded("10.9.9.9")] {
+            assert_eq!(
+                client_ip("10.0.0.1".parse().unwrap(), &headers, &trusted),
+                None
+            );
+        }
         // No proxies trusted (the default): the peer.
         assert_eq!(
             client_ip("10.0.0.1".parse().unwrap(), &headers, &[]),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
+            Some("10.0.0.1".parse::<IpAddr>().unwrap())
         );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_slash_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(counted_as(a), counted_as(b));
+        assert_ne!(counted_as(a), counted_as(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(counted_as(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+        let in_progress = InProgress::new(1);
+        let _slot = in_progress.enter(a).unwrap();
+        assert!(in_progress.enter(b).is_err(), "same /64");
+        assert!(in_progress.enter(c).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_slot_is_given_back_when_its_request_ends() {
+        let in_progress = InProgress::new(2);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = in_progress.enter(ip).unwrap();
+        let _second = in_progress.enter(ip).unwrap();
+        let error = in_progress.enter(ip).unwrap_err();
+        assert_eq!(error.http, StatusCode::TOO_MANY_REQUESTS);
+        assert!(in_progress.enter("192.0.2.2".parse().unwrap()).is_ok());
+        drop(first);
+        assert_eq!(in_progress.of(ip), 1);
+        assert!(in_progress.enter(ip).is_ok());
     }
 
     #[tokio::test]

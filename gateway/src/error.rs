@@ -60,6 +60,11 @@ impl ApiError {
         .with_http(StatusCode::REQUEST_TIMEOUT)
     }
 
+    /// A request body that took too long in all, or came too slowly.
+    pub fn body_too_slow(problem: String) -> Self {
+        Self::new(Code::DeadlineExceeded, problem).with_http(StatusCode::REQUEST_TIMEOUT)
+    }
+
     /// An error with an HTTP status of its own (404, 405, 413, 415).
     pub fn with_http(mut self, http: StatusCode) -> Self {
         self.http = http;

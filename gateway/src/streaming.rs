@@ -39,7 +39,7 @@ pub async fn upload(
     route: &Route,
     (metadata_field, chunk_field): (&FieldDescriptor, &FieldDescriptor),
     parts: &Parts,
-    client: std::net::IpAddr,
+    client: &crate::app::Client,
     body: Body,
 ) -> Result<Response, ApiError> {
     let Kind::Message(metadata_type) = metadata_field.kind() else {
@@ -172,10 +172,16 @@ pub async fn upload(
         let mut buffer = BytesMut::new();
         let mut total: u64 = 0;
         let idle = state.config.idle_timeout;
-        while let Some(piece) = tokio::time::timeout(idle, bytes.next())
-            .await
-            .map_err(|_| ApiError::body_timeout(idle))?
-        {
+        let pace = Pace::new(state.config.upload_min_rate, idle);
+        loop {
+            let wait = pace.wait(total).map_or(idle, |left| left.min(idle));
+            let next = tokio::time::timeout(wait, bytes.next()).await;
+            let piece = match next {
+                Ok(Some(piece)) => piece,
+                Ok(None) => break,
+                Err(_) if wait < idle => return Err(pace.too_slow()),
+                Err(_) => return Err(ApiError::body_timeout(idle)),
+            };
             let piece = piece?;
             total += piece.len() as u64;
             if total > limit {
@@ -457,6 +463,44 @@ fn body_error(error: &axum::Error) -> ApiError {
 
 fn multipart_error(error: multer::Error) -> ApiError {
     ApiError::bad_field("body", format!("bad multipart/form-data: {error}"))
+}
+
+/// The slowest an upload may come: after a grace (the idle timeout), at
+/// least `rate` bytes a second on average since it started, so a client
+/// cannot hold a slot by sending a byte just often enough to beat the idle
+/// deadline.
+struct Pace {
+    rate: u64,
+    grace: std::time::Duration,
+    started: tokio::time::Instant,
+}
+
+impl Pace {
+    fn new(rate: u64, grace: std::time::Duration) -> Self {
+        Self {
+            rate,
+            grace,
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// How long the next piece may take with `received` bytes in: until the
+    /// average would fall under the rate. `None` when no rate is set.
+    fn wait(&self, received: u64) -> Option<std::time::Duration> {
+        if self.rate == 0 {
+            return None;
+        }
+        let allowed =
+            self.grace + std::time::Duration::from_secs_f64(received as f64 / self.rate as f64);
+        Some(allowed.saturating_sub(self.started.elapsed()))
+    }
+
+    fn too_slow(&self) -> ApiError {
+        ApiError::body_too_slow(format!(
+            "the upload came slower than {} bytes per second",
+            self.rate
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!   name the variable.
 //! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
+//! - [`forwarded`]: client facts the gateway vouches for (HMAC-signed headers).
 //! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
 //! - [`testing`] (feature `testing`): helpers for tests.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
@@ -14,6 +15,7 @@
 
 pub mod clock;
 pub mod env;
+pub mod forwarded;
 pub mod grpc;
 pub mod metrics;
 pub mod observe;

@@ -17,10 +17,12 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// Reads the client of `request`. Behind the gateway, the gateway states
     /// the HTTP client's address and user agent in `x-forwarded-for` and
-    /// `x-forwarded-user-agent` (only the gateway can reach this service in a
-    /// deployment, see deploy/); a direct gRPC caller is its peer address and
-    /// its own `user-agent`.
+    /// `x-forwarded-user-agent`, signed (see `service_runtime::forwarded`:
+    /// the server's layer has removed them unless the signature holds); an
+    /// address of `unknown` is none. A direct gRPC caller is its peer address
+    /// and its own `user-agent`.
     pub fn from_request<T>(request: &Request<T>) -> Self {
+        use service_runtime::forwarded;
         let metadata = request.metadata();
         let header = |name: &str| {
             metadata
@@ -29,11 +31,16 @@ impl ClientInfo {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let ip_address = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .or_else(|| request.remote_addr().map(|addr| addr.ip().to_string()));
-        let user_agent = header("x-forwarded-user-agent")
+        let ip_address = match header(forwarded::FOR) {
+            Some(value) => value
+                .split(',')
+                .next()
+                .map(str::trim)
+                .filter(|v| !v.eq_ignore_ascii_case(forwarded::UNKNOWN))
+                .map(|v| truncate(v, 64)),
+            None => request.remote_addr().map(|addr| addr.ip().to_string()),
+        };
+        let user_agent = header(forwarded::USER_AGENT)
             .or_else(|| header("user-agent"))
             .map(|v| truncate(v, MAX_LEN));
         Self {
@@ -71,6 +78,15 @@ mod tests {
         let info = ClientInfo::from_request(&request);
         assert_eq!(info.ip_address.as_deref(), Some("203.0.113.7"));
         assert_eq!(info.user_agent.as_deref(), Some("curl/8"));
+    }
+
+    #[test]
+    fn an_unknown_address_is_none_not_the_peer() {
+        let mut request = Request::new(());
+        request
+            .metadata_mut()
+            .insert("x-forwarded-for", "unknown".parse().unwrap());
+        assert_eq!(ClientInfo::from_request(&request).ip_address, None);
     }
 
     #[test]

@@ -38,7 +38,28 @@ pub fn test_config(database_url: &str, keys: &tempfile::TempDir) -> Config {
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
     config.database_pool_size = 4;
     config.bcrypt_cost = 4;
+    config.forwarding_key = Some(gateway_key());
     config
+}
+
+/// The secret the test services share with "the gateway" of the tests.
+pub const FORWARDED_SECRET: &str = "tests: 32 bytes or more of secret";
+
+pub fn gateway_key() -> service_runtime::forwarded::ForwardingKey {
+    service_runtime::forwarded::ForwardingKey::new(&FORWARDED_SECRET.to_owned().into()).unwrap()
+}
+
+/// `request` as the gateway sends it for a client at `ip`: the address
+/// forwarded and signed.
+pub fn from_gateway<T>(mut request: tonic::Request<T>, ip: &str) -> tonic::Request<T> {
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", ip.parse().unwrap());
+    gateway_key().sign_metadata(
+        request.metadata_mut(),
+        service_runtime::forwarded::unix_now(),
+    );
+    request
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -134,9 +155,7 @@ impl TestApp {
             ..Default::default()
         });
         if let Some(ip) = ip {
-            request
-                .metadata_mut()
-                .insert("x-forwarded-for", ip.parse().unwrap());
+            request = from_gateway(request, ip);
         }
         self.auth
             .clone()

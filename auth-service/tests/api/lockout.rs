@@ -185,3 +185,35 @@ async fn forty_concurrent_wrong_guesses_get_at_most_five_evaluations() {
         Code::ResourceExhausted
     );
 }
+
+#[tokio::test]
+async fn forged_forwarded_addresses_from_a_caller_that_is_not_the_gateway_are_ignored() {
+    // A worker pod (or anything else inside) that can reach the service
+    // sends wrong passwords for many names, each with an address of its own
+    // choosing: unsigned, so all of them count against its own address.
+    let app = spawn_app().await;
+    let mut statuses = Vec::new();
+    for i in 0..51 {
+        let mut request = tonic::Request::new(proto::auth::v1::LoginRequest {
+            email: format!("victim{i}@example.com"),
+            password: "wrong password".into(),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "x-forwarded-for",
+            format!("198.51.100.{i}").parse().unwrap(),
+        );
+        statuses.push(app.auth.clone().login(request).await.unwrap_err().code());
+    }
+    assert!(statuses[..50].iter().all(|c| *c == Code::Unauthenticated));
+    assert_eq!(
+        statuses[50],
+        Code::ResourceExhausted,
+        "the peer's own address is locked"
+    );
+    // What the gateway signs is believed: another client is not locked.
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    app.login_as("ada@example.com", PASSWORD, Some("203.0.113.1"))
+        .await
+        .unwrap();
+}

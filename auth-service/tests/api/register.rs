@@ -122,15 +122,14 @@ async fn chinese_usernames_and_names_round_trip() {
 }
 
 fn register_from(ip: &str, email: &str) -> tonic::Request<proto::auth::v1::RegisterRequest> {
-    let mut request = tonic::Request::new(proto::auth::v1::RegisterRequest {
-        email: email.into(),
-        password: "correct horse battery".into(),
-        ..Default::default()
-    });
-    request
-        .metadata_mut()
-        .insert("x-forwarded-for", ip.parse().unwrap());
-    request
+    crate::helpers::from_gateway(
+        tonic::Request::new(proto::auth::v1::RegisterRequest {
+            email: email.into(),
+            password: "correct horse battery".into(),
+            ..Default::default()
+        }),
+        ip,
+    )
 }
 
 #[tokio::test]

@@ -88,6 +88,14 @@ async fn run() -> anyhow::Result<()> {
         auth.generate_signing_key = true;
     }
 
+    // One process runs both ends: without FORWARDED_SECRET, a random one
+    // lets the auth-service believe the client addresses the gateway signs.
+    let forwarding_key = match &auth.forwarding_key {
+        Some(key) => key.clone(),
+        None => service_runtime::forwarded::ForwardingKey::random(),
+    };
+    auth.forwarding_key = Some(forwarding_key.clone());
+
     let external = env.optional("AUTH_DATABASE_URL").is_some()
         && env.optional("WORKSPACE_DATABASE_URL").is_some();
     let cluster = if external {
@@ -129,6 +137,7 @@ async fn run() -> anyhow::Result<()> {
         wait_grpc_healthy("workspace-service", workspace_addr).await?;
 
         let mut gateway = gateway::Config::from_env(&env)?;
+        gateway.forwarding_key.get_or_insert(forwarding_key);
         if env.optional("AUTH_SERVICE_URL").is_none() {
             gateway.auth_service_url = format!("http://{auth_addr}");
         }

@@ -129,14 +129,34 @@ async fn past_the_concurrency_cap_requests_are_shed_with_503() {
             ))
             .send(),
     );
-    let shed = crate::stack::eventually(std::time::Duration::from_secs(10), || {
-        let request = stack.call(Method::GET, "/healthz", None, None);
-        async move { request.await.status() == 503 }
+    // The upload is in progress (the scrape, outside the cap, counts too).
+    let holding = crate::stack::eventually(std::time::Duration::from_secs(10), || {
+        let scrape = stack.call(Method::GET, "/metrics", None, None);
+        async move {
+            let text = scrape.await.text().await.unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("http_server_requests_in_flight "))
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .is_some_and(|n| n >= 2.0)
+        }
     })
     .await;
-    assert!(
-        shed,
+    assert!(holding, "the upload holds the slot");
+    let second = stack
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    assert_eq!(
+        second.status(),
+        503,
         "a second request is refused while the first holds the slot"
+    );
+    // The probe and the scrape are outside the cap.
+    assert_eq!(
+        stack
+            .call(Method::GET, "/healthz", None, None)
+            .await
+            .status(),
+        200
     );
     drop(feed);
     assert_eq!(held.await.unwrap().unwrap().status(), 200);

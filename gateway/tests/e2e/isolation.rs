@@ -95,6 +95,7 @@ async fn seed(stack: &Stack, email: &str) -> Owner {
         ("task_id", id(&task, "/task/task_id")),
         ("user_id", id(&me, "/user/user_id")),
         ("session_id", id(&sessions, "/sessions/0/session_id")),
+        ("device_id", id(&sessions, "/devices/0/device_id")),
     ]);
     Owner { token, ids }
 }

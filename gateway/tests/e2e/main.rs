@@ -15,6 +15,7 @@ mod pipeline;
 mod reachability;
 mod schema_fuzzing;
 mod shutdown;
+mod slots;
 mod stack;
 mod streams;
 mod tasks;

@@ -59,6 +59,8 @@ pub async fn spawn_stack_configured(
     auth.listen_addr = "127.0.0.1:0".parse().unwrap();
     auth.bcrypt_cost = 4;
     auth.database_pool_size = 4;
+    let forwarding_key = service_runtime::forwarded::ForwardingKey::random();
+    auth.forwarding_key = Some(forwarding_key.clone());
     let auth = auth_service::Application::build(auth).await.unwrap();
     let auth_url = format!("http://{}", auth.local_addr());
     let (stop, stopped) = stop_signal();
@@ -81,6 +83,7 @@ pub async fn spawn_stack_configured(
 
     let mut config = gateway::Config::local(&auth_url, &workspace_url.clone());
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.forwarding_key = Some(forwarding_key);
     adjust(&mut config);
     let gateway = gateway::Application::build(config).await.unwrap();
     let base = format!("http://{}", gateway.local_addr());
