@@ -24,9 +24,11 @@ pub enum EventType {
     RoleChanged,
     Registered,
     ServiceTokenIssued,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
-const ALL: [EventType; 12] = [
+const ALL: [EventType; 14] = [
     EventType::LoginSucceeded,
     EventType::LoginFailed,
     EventType::Logout,
@@ -39,6 +41,8 @@ const ALL: [EventType; 12] = [
     EventType::RoleChanged,
     EventType::Registered,
     EventType::ServiceTokenIssued,
+    EventType::IdentityLinked,
+    EventType::IdentityUnlinked,
 ];
 
 impl EventType {
@@ -57,6 +61,8 @@ impl EventType {
             Self::RoleChanged => "role_changed",
             Self::Registered => "registered",
             Self::ServiceTokenIssued => "service_token_issued",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 
@@ -75,6 +81,8 @@ impl EventType {
             Self::RoleChanged => AuditEventType::RoleChanged,
             Self::Registered => AuditEventType::Registered,
             Self::ServiceTokenIssued => AuditEventType::ServiceTokenIssued,
+            Self::IdentityLinked => AuditEventType::IdentityLinked,
+            Self::IdentityUnlinked => AuditEventType::IdentityUnlinked,
         }
     }
 

@@ -32,6 +32,7 @@ pub struct Report {
     pub sessions: usize,
     pub refresh_tokens: usize,
     pub devices: usize,
+    pub spent_nonces: usize,
     pub audit_events: usize,
     pub throttle_entries: usize,
 }
@@ -41,6 +42,7 @@ impl Report {
         self.sessions += page.sessions;
         self.refresh_tokens += page.refresh_tokens;
         self.devices += page.devices;
+        self.spent_nonces += page.spent_nonces;
         self.audit_events += page.audit_events;
         self.throttle_entries += page.throttle_entries;
     }
@@ -52,6 +54,7 @@ impl Report {
             self.sessions,
             self.refresh_tokens,
             self.devices,
+            self.spent_nonces,
             self.audit_events,
             self.throttle_entries,
         ]
@@ -114,6 +117,8 @@ async fn delete_page(
                     sessions: Session::delete_ended(conn, ended, batch).await?,
                     refresh_tokens: RefreshToken::delete_expired(conn, ended, batch).await?,
                     devices: Device::delete_ended(conn, ended, batch).await?,
+                    spent_nonces: crate::db::identities::delete_expired_nonces(conn, now, batch)
+                        .await?,
                     audit_events: AuditEvent::delete_older_than(conn, now - retention, batch)
                         .await?,
                     throttle_entries: throttle::delete_stale(

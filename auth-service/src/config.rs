@@ -39,6 +39,7 @@
 //! | `OIDC_<NAME>_ISSUER` | required | the issuer URL (https; http only for loopback) |
 //! | `OIDC_<NAME>_CLIENT_ID` | required | this application's client id there |
 //! | `OIDC_<NAME>_AUDIENCES` | none | further accepted audiences, comma-separated |
+//! | `OIDC_<NAME>_REQUIRE_NONCE` | `true` | whether a sign-in needs a nonce of `StartOidcLogin` (`false` only for clients that cannot send one) |
 //! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
 //! | `FORWARDED_SECRET` | none (forwarded client headers never believed) | the secret, at least 32 bytes, the gateway signs the client's address and user agent with; set the same value on the gateway |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
@@ -90,6 +91,7 @@ fn oidc_providers<S: Source>(
             issuer,
             client_id: env.required(&format!("{prefix}_CLIENT_ID"))?,
             audiences: list(env.string(&format!("{prefix}_AUDIENCES"), "")),
+            require_nonce: env.flag(&format!("{prefix}_REQUIRE_NONCE"), true)?,
         });
     }
     Ok(providers)

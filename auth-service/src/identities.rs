@@ -4,9 +4,13 @@
 //!
 //! Linking an existing account goes by email only when the provider says the
 //! email is verified (an unverified email is never used), and only to an
-//! account that a provider made: an account with a password is its owner's
-//! (otherwise whoever registered an email first, without proving it, would
-//! share the account of its real owner's later provider sign-in).
+//! account that the same provider made: an account with a password is its
+//! owner's (otherwise whoever registered an email first, without proving it,
+//! would share the account of its real owner's later provider sign-in), and
+//! one provider's word on an email does not open an account another made
+//! (a provider that lets its users claim any email would otherwise open
+//! them all). Attaching another provider is the owner's act, signed in:
+//! `LinkIdentity`.
 
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
@@ -18,7 +22,50 @@ use crate::db::identities::Identity;
 use crate::db::users::{NewUser, User};
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
+use crate::oidc::{IdClaims, OidcError};
 use crate::sessions;
+
+/// Checks an ID token of `provider` and spends its nonce: the claims of a
+/// token that may sign in (or be linked) once. Failures are audited.
+pub async fn verify_oidc(
+    state: &AppState,
+    provider: &str,
+    id_token: &str,
+    nonce: &str,
+    client: &ClientInfo,
+) -> Result<IdClaims> {
+    let fail = async |e: OidcError| -> Result<IdClaims> {
+        record_failure(state, provider, None, client, &e.to_string()).await?;
+        Err(e.into())
+    };
+    let now = state.clock.now();
+    let nonce = Some(nonce.trim()).filter(|n| !n.is_empty());
+    let server_nonce = state.oidc.requires_nonce(provider)?;
+    // The nonce's own signature first: garbage costs no key fetch.
+    let expires = match (server_nonce, nonce) {
+        (true, Some(nonce)) => {
+            match crate::oidc::nonce::check(&state.page_tokens, provider, nonce, now) {
+                Ok(expires) => Some(expires),
+                Err(e) => return fail(e).await,
+            }
+        }
+        _ => None,
+    };
+    let claims = match state.oidc.verify(provider, id_token, nonce).await {
+        Ok(claims) => claims,
+        Err(OidcError::UnknownProvider) => return Err(OidcError::UnknownProvider.into()),
+        Err(e) => return fail(e).await,
+    };
+    if let (Some(nonce), Some(expires)) = (nonce, expires) {
+        let mut conn = state.pool.get().await?;
+        let hash = crate::tokens::hash_secret(nonce);
+        if !crate::db::identities::spend_nonce(&mut conn, &hash, expires).await? {
+            drop(conn);
+            return fail(OidcError::Invalid("nonce already used")).await;
+        }
+    }
+    Ok(claims)
+}
 
 /// Who the provider says the person is.
 #[derive(Debug)]
@@ -103,19 +150,29 @@ pub async fn sign_in(
                                     Some(email) => User::find_by_email(conn, email).await?,
                                     None => None,
                                 };
+                                let same_provider = match &linked {
+                                    Some(user) => Identity::of_user(conn, user.id)
+                                        .await?
+                                        .iter()
+                                        .any(|i| i.provider == external.provider),
+                                    None => false,
+                                };
                                 let user = match linked {
                                     // An account someone made with a password
                                     // (or an administrator) is not taken over
                                     // by whoever shows the same email at a
                                     // provider: its owner signs in with the
-                                    // password. Only provider-made accounts link.
+                                    // password. Only accounts the same
+                                    // provider made link.
                                     Some(user)
-                                        if user.password_hash.is_some() || user.is_superuser =>
+                                        if user.password_hash.is_some()
+                                            || user.is_superuser
+                                            || !same_provider =>
                                     {
                                         return Err(Error::AlreadyExists {
                                             field: "email",
                                             description: "an account with this email exists: \
-                                                sign in with its password"
+                                                sign in to it, then link this provider"
                                                 .into(),
                                         });
                                     }

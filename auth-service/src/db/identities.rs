@@ -83,4 +83,63 @@ impl Identity {
             .load(conn)
             .await
     }
+
+    /// The user's identity `id`, if it is theirs.
+    pub async fn find_of_user(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> QueryResult<Option<Identity>> {
+        external_identities::table
+            .filter(external_identities::id.eq(id))
+            .filter(external_identities::user_id.eq(user_id))
+            .select(Identity::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Deletes the identity `id`.
+    pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+        diesel::delete(external_identities::table.find(id))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
+
+/// Records `nonce_hash` as spent until `expires_at`; false if it already was.
+pub async fn spend_nonce(
+    conn: &mut AsyncPgConnection,
+    nonce_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    use super::schema::oidc_nonces_spent;
+    diesel::insert_into(oidc_nonces_spent::table)
+        .values((
+            oidc_nonces_spent::nonce_hash.eq(nonce_hash),
+            oidc_nonces_spent::expires_at.eq(expires_at),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+}
+
+/// Deletes at most `batch` spent nonces that expired before `before`.
+pub async fn delete_expired_nonces(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> QueryResult<usize> {
+    use super::schema::oidc_nonces_spent;
+    let expired: Vec<Vec<u8>> = oidc_nonces_spent::table
+        .filter(oidc_nonces_spent::expires_at.lt(before))
+        .limit(batch)
+        .select(oidc_nonces_spent::nonce_hash)
+        .load(conn)
+        .await?;
+    diesel::delete(oidc_nonces_spent::table.filter(oidc_nonces_spent::nonce_hash.eq_any(expired)))
+        .execute(conn)
+        .await
 }

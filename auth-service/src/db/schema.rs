@@ -113,6 +113,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oidc_nonces_spent (nonce_hash) {
+        nonce_hash -> Bytea,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(external_identities -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(

@@ -6,6 +6,7 @@ use proto::auth::v1 as pb;
 use crate::audit::EventType;
 use crate::db::audit::AuditEvent;
 use crate::db::devices::Device;
+use crate::db::identities::Identity;
 use crate::db::sessions::Session;
 use crate::db::users::User;
 use uuid::Uuid;
@@ -50,6 +51,17 @@ pub fn session(session: &Session, current: Option<Uuid>) -> pb::Session {
             .device_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+    }
+}
+
+/// A provider identity.
+pub fn identity(identity: &Identity) -> pb::Identity {
+    pb::Identity {
+        identity_id: identity.id.to_string(),
+        provider: identity.provider.clone(),
+        email: identity.email.clone().unwrap_or_default(),
+        created_at: Some(timestamp(identity.created_at)),
+        last_login_at: Some(timestamp(identity.last_login_at)),
     }
 }
 

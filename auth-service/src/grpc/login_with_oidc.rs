@@ -9,7 +9,6 @@ use crate::domain::Invalid;
 use crate::error::Result;
 use crate::grpc::client::ClientInfo;
 use crate::identities::{self, External};
-use crate::oidc::OidcError;
 
 pub async fn login_with_oidc(
     state: &AppState,
@@ -26,15 +25,12 @@ pub async fn login_with_oidc(
     if request.id_token.len() > 16 * 1024 {
         return Err(Invalid::new("id_token", "is too long to be an ID token").into());
     }
-    let nonce = Some(request.nonce.as_str()).filter(|n| !n.is_empty());
-    let claims = match state.oidc.verify(provider, &request.id_token, nonce).await {
-        Ok(claims) => claims,
-        Err(OidcError::UnknownProvider) => return Err(OidcError::UnknownProvider.into()),
-        Err(e) => {
-            identities::record_failure(state, provider, None, &client, &e.to_string()).await?;
-            return Err(e.into());
-        }
-    };
+    if request.nonce.len() > 512 {
+        return Err(Invalid::new("nonce", "is too long to be a nonce").into());
+    }
+    let claims =
+        identities::verify_oidc(state, provider, &request.id_token, &request.nonce, &client)
+            .await?;
     let verified_email = claims.verified_email();
     // A display name for a new account, within the profile's limit.
     let name = claims

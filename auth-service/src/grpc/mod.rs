@@ -9,6 +9,8 @@ pub mod convert;
 mod get_jwks;
 mod get_me;
 mod issue_service_token;
+mod link_identity;
+mod list_identities;
 mod list_login_events;
 mod list_sessions;
 mod login;
@@ -19,6 +21,8 @@ mod refresh;
 mod register;
 mod revoke_device;
 mod revoke_session;
+mod start_oidc_login;
+mod unlink_identity;
 mod update_me;
 mod watch_revocations;
 
@@ -62,6 +66,50 @@ impl AuthService for AuthApi {
         let client = ClientInfo::from_request(&request);
         Ok(Response::new(
             login::login(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn start_oidc_login(
+        &self,
+        request: Request<pb::StartOidcLoginRequest>,
+    ) -> Result<Response<pb::StartOidcLoginResponse>, Status> {
+        Ok(Response::new(start_oidc_login::start_oidc_login(
+            &self.state,
+            request.into_inner(),
+        )?))
+    }
+
+    async fn link_identity(
+        &self,
+        request: Request<pb::LinkIdentityRequest>,
+    ) -> Result<Response<pb::LinkIdentityResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            link_identity::link_identity(&self.state, &caller, request.into_inner(), client)
+                .await?,
+        ))
+    }
+
+    async fn list_identities(
+        &self,
+        request: Request<pb::ListIdentitiesRequest>,
+    ) -> Result<Response<pb::ListIdentitiesResponse>, Status> {
+        let caller = access::caller(&request)?;
+        Ok(Response::new(
+            list_identities::list_identities(&self.state, caller).await?,
+        ))
+    }
+
+    async fn unlink_identity(
+        &self,
+        request: Request<pb::UnlinkIdentityRequest>,
+    ) -> Result<Response<pb::UnlinkIdentityResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            unlink_identity::unlink_identity(&self.state, &caller, request.into_inner(), client)
+                .await?,
         ))
     }
 

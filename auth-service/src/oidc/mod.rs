@@ -7,11 +7,15 @@
 //! [`REFETCH_INTERVAL`], so a flood of forged `kid`s cannot hammer the
 //! provider. The algorithm is the key's (its JWK `alg`, else the one its
 //! type implies), never the token's choice; `iss`, `aud` (the client id or an
-//! allowed audience), `exp`, `iat` and, when the client sends one, `nonce`
-//! are checked. Works with Entra ID (Azure AD), Keycloak, Google and any
-//! standard provider.
+//! allowed audience), `azp` (the client id, required when `aud` has several
+//! values), `exp`, `iat` and the nonce are checked (see [`nonce`]: issued by
+//! the server and good once, unless a provider is configured not to require
+//! one). Only ID tokens are taken: a token typed `at+jwt`, or carrying the
+//! `scp` or `token_use: access` of an access token, is refused. Works with
+//! Entra ID (Azure AD), Keycloak, Google and any standard provider.
 
 pub mod fake;
+pub mod nonce;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +49,11 @@ pub struct OidcProviderConfig {
     pub client_id: String,
     /// `OIDC_<NAME>_AUDIENCES`: further accepted audiences.
     pub audiences: Vec<String>,
+    /// `OIDC_<NAME>_REQUIRE_NONCE` (default true): whether sign-ins need a
+    /// nonce of StartOidcLogin. A provider whose clients cannot send one
+    /// may be configured `false`: then a nonce the client sends is only
+    /// compared with the token's.
+    pub require_nonce: bool,
 }
 
 /// What a verified ID token says.
@@ -64,6 +73,16 @@ pub struct IdClaims {
     #[serde(default)]
     nonce: Option<String>,
     iat: u64,
+    /// A string or a list of them.
+    aud: serde_json::Value,
+    #[serde(default)]
+    azp: Option<String>,
+    /// Entra ID's access tokens carry their scopes here; ID tokens never.
+    #[serde(default)]
+    scp: Option<serde_json::Value>,
+    /// Cognito says `id` or `access`.
+    #[serde(default)]
+    token_use: Option<String>,
 }
 
 impl IdClaims {
@@ -156,7 +175,16 @@ impl OidcProviders {
         self.providers.is_empty()
     }
 
-    /// Checks `id_token` as one of `provider`'s, and `nonce` if given.
+    /// Whether `provider` requires a nonce of StartOidcLogin.
+    pub fn requires_nonce(&self, provider: &str) -> Result<bool, OidcError> {
+        self.providers
+            .get(provider)
+            .map(|p| p.config.require_nonce)
+            .ok_or(OidcError::UnknownProvider)
+    }
+
+    /// Checks `id_token` as one of `provider`'s ID tokens, carrying `nonce`
+    /// when one is given.
     pub async fn verify(
         &self,
         provider: &str,
@@ -169,6 +197,11 @@ impl OidcProviders {
             .ok_or(OidcError::UnknownProvider)?;
         let header =
             jsonwebtoken::decode_header(id_token).map_err(|_| OidcError::Invalid("malformed"))?;
+        if header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        }) {
+            return Err(OidcError::Invalid("an access token, not an ID token"));
+        }
         let kid = header.kid.ok_or(OidcError::Invalid("no kid"))?;
         let (key, algorithm) = self.key(provider, &kid).await?;
         if header.alg != algorithm {
@@ -198,10 +231,31 @@ impl OidcProviders {
         if claims.iat > now + LEEWAY_SECS {
             return Err(OidcError::Invalid("issued in the future"));
         }
-        if let Some(expected) = nonce.filter(|n| !n.is_empty())
-            && claims.nonce.as_deref() != Some(expected)
-        {
-            return Err(OidcError::Invalid("wrong nonce"));
+        if claims.scp.is_some() || claims.token_use.as_deref().is_some_and(|u| u != "id") {
+            return Err(OidcError::Invalid("an access token, not an ID token"));
+        }
+        // OpenID Connect Core 3.1.3.7: with several audiences, `azp` says
+        // which party the token was issued to, and it must be us.
+        let several = claims.aud.as_array().is_some_and(|a| a.len() > 1);
+        match claims.azp.as_deref() {
+            Some(azp) if azp != config.client_id => {
+                return Err(OidcError::Invalid("issued to another party (azp)"));
+            }
+            None if several => return Err(OidcError::Invalid("several audiences and no azp")),
+            _ => {}
+        }
+        match nonce.filter(|n| !n.is_empty()) {
+            Some(expected) => {
+                let matches = claims.nonce.as_deref().is_some_and(|got| {
+                    use subtle::ConstantTimeEq;
+                    got.as_bytes().ct_eq(expected.as_bytes()).into()
+                });
+                if !matches {
+                    return Err(OidcError::Invalid("wrong nonce"));
+                }
+            }
+            None if config.require_nonce => return Err(OidcError::Invalid("no nonce")),
+            None => {}
         }
         if claims.sub.is_empty() || claims.sub.len() > 255 {
             return Err(OidcError::Invalid("bad subject"));

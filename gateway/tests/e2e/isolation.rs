@@ -88,6 +88,32 @@ async fn seed(stack: &Stack, email: &str) -> Owner {
         .call(Method::GET, "/v1/auth/sessions", Some(&token), None)
         .await)
     .await;
+    // A corp identity linked to the account.
+    let nonce = ok(stack
+        .call(
+            Method::POST,
+            "/v1/auth/login/oidc/start",
+            None,
+            Some(json!({"provider": "corp"})),
+        )
+        .await)
+    .await["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut claims = stack
+        .oidc
+        .claims(&format!("corp-{email}"), crate::stack::OIDC_CLIENT_ID);
+    claims["nonce"] = json!(nonce);
+    let linked = ok(stack
+        .call(
+            Method::POST,
+            "/v1/auth/identities",
+            Some(&token),
+            Some(json!({"provider": "corp", "id_token": stack.oidc.sign(&claims), "nonce": nonce})),
+        )
+        .await)
+    .await;
     let ids = BTreeMap::from([
         ("file_id", file_id),
         ("conversation_id", conversation_id),
@@ -96,6 +122,7 @@ async fn seed(stack: &Stack, email: &str) -> Owner {
         ("user_id", id(&me, "/user/user_id")),
         ("session_id", id(&sessions, "/sessions/0/session_id")),
         ("device_id", id(&sessions, "/devices/0/device_id")),
+        ("identity_id", id(&linked, "/identity/identity_id")),
     ]);
     Owner { token, ids }
 }

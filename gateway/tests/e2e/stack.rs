@@ -23,7 +23,12 @@ pub struct Stack {
     _stops: Vec<oneshot::Sender<()>>,
     /// Holds the auth-service's signing key, `signing.pem`.
     pub keys: tempfile::TempDir,
+    /// The OpenID Connect provider `corp` (client id [`OIDC_CLIENT_ID`]).
+    pub oidc: auth_service::oidc::fake::FakeOidc,
 }
+
+/// The client id of the stack's OpenID Connect provider `corp`.
+pub const OIDC_CLIENT_ID: &str = "backbone-web";
 
 fn stop_signal() -> (
     oneshot::Sender<()>,
@@ -55,7 +60,17 @@ pub async fn spawn_stack_configured(
     let keys = tempfile::tempdir().unwrap();
     let mut stops = Vec::new();
 
+    let oidc = auth_service::oidc::fake::FakeOidc::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let mut auth = auth_service::Config::local(&auth_db, keys.path().join("signing.pem"));
+    auth.oidc_providers = vec![auth_service::oidc::OidcProviderConfig {
+        name: "corp".into(),
+        issuer: oidc.issuer().to_owned(),
+        client_id: OIDC_CLIENT_ID.into(),
+        audiences: vec![],
+        require_nonce: true,
+    }];
     auth.listen_addr = "127.0.0.1:0".parse().unwrap();
     auth.bcrypt_cost = 4;
     auth.database_pool_size = 4;
@@ -101,6 +116,7 @@ pub async fn spawn_stack_configured(
         http: Client::new(),
         _stops: stops,
         keys,
+        oidc,
     }
 }
 

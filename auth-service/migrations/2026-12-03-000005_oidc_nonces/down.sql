@@ -1,0 +1,1 @@
+DROP TABLE oidc_nonces_spent;

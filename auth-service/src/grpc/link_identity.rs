@@ -1,0 +1,79 @@
+//! `LinkIdentity`: the signed-in user attaches an OpenID Connect identity
+//! to their account, proving it with an ID token and a nonce of
+//! `StartOidcLogin`.
+
+use access::Claims;
+use proto::auth::v1 as pb;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::audit::{Event, EventType};
+use crate::db::identities::Identity;
+use crate::domain::Invalid;
+use crate::error::{Error, Result};
+use crate::grpc::client::ClientInfo;
+use crate::grpc::convert;
+use crate::identities;
+
+pub async fn link_identity(
+    state: &AppState,
+    caller: &Claims,
+    request: pb::LinkIdentityRequest,
+    client: ClientInfo,
+) -> Result<pb::LinkIdentityResponse> {
+    let provider = request.provider.trim();
+    if provider.is_empty() {
+        return Err(Invalid::new("provider", "is required").into());
+    }
+    if request.id_token.is_empty() {
+        return Err(Invalid::new("id_token", "is required").into());
+    }
+    if request.id_token.len() > 16 * 1024 || request.nonce.len() > 512 {
+        return Err(Invalid::new("id_token", "is too long to be an ID token").into());
+    }
+    let claims =
+        identities::verify_oidc(state, provider, &request.id_token, &request.nonce, &client)
+            .await?;
+    let now = state.clock.now();
+    let mut conn = state.pool.get().await?;
+    let identity = Identity {
+        id: Uuid::now_v7(),
+        user_id: caller.sub,
+        provider: provider.to_owned(),
+        subject: claims.sub.clone(),
+        union_id: None,
+        email: claims.verified_email(),
+        secret: None,
+        created_at: now,
+        last_login_at: now,
+    };
+    let linked = match identity.insert(&mut conn).await? {
+        Some(linked) => linked,
+        None => {
+            // Already linked: to this account, nothing to do; to another,
+            // the person there owns it.
+            let existing = Identity::find_for_update(&mut conn, provider, &claims.sub)
+                .await?
+                .ok_or(Error::Unavailable(
+                    "the identity is being changed; try again",
+                ))?;
+            if existing.user_id != caller.sub {
+                return Err(Error::AlreadyExists {
+                    field: "id_token",
+                    description: "this identity is linked to another account".into(),
+                });
+            }
+            existing
+        }
+    };
+    Event::new(EventType::IdentityLinked, now)
+        .user(caller.sub)
+        .provider(provider)
+        .login_name(&format!("{provider}:{}", claims.sub))
+        .client(&client)
+        .record(&mut conn)
+        .await?;
+    Ok(pb::LinkIdentityResponse {
+        identity: Some(convert::identity(&linked)),
+    })
+}
