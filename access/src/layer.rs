@@ -2,6 +2,8 @@
 //! method's access rule in the descriptors (`access.v1.rule`), verifies the
 //! bearer token unless the method is public, checks superuser and scope, and
 //! hands the verified [`Claims`] to the handler through the request extensions.
+//! A path that is no method of the protos (nor of the standard health and
+//! reflection services) is refused: deny by default.
 
 use std::task::{Context, Poll};
 
@@ -66,11 +68,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         Box::pin(async move {
-            // Paths outside the API (health, reflection) are open.
-            if let Some(rule) = proto::access_rule_for_path(request.uri().path())
-                && !rule.public
-            {
-                match authorize(&verifier, rule, request.headers()).await {
+            match gate(request.uri().path()) {
+                Gate::Open => {}
+                Gate::Closed => {
+                    let status = Status::unimplemented(format!(
+                        "{} is not a method of the API",
+                        request.uri().path()
+                    ));
+                    return Ok(status.into_http());
+                }
+                Gate::Guarded(rule) => match authorize(&verifier, rule, request.headers()).await {
                     Ok(claims) => {
                         // On the call's span (see service_runtime::observe).
                         tracing::Span::current()
@@ -78,10 +85,38 @@ where
                         request.extensions_mut().insert(claims);
                     }
                     Err(status) => return Ok(status.into_http()),
-                }
+                },
             }
             inner.call(request).await
         })
+    }
+}
+
+/// What the layer does with a call to a path.
+#[derive(Debug, PartialEq)]
+enum Gate {
+    /// Public methods, and the standard services every server carries.
+    Open,
+    /// A method with a rule that needs a token.
+    Guarded(&'static AccessRule),
+    /// Anything else: denied by default, so a handler whose method is not in
+    /// the protos (and so has no rule) can never be reached.
+    Closed,
+}
+
+/// The standard services, outside the API's protos.
+const STANDARD_SERVICES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+fn gate(path: &str) -> Gate {
+    match proto::access_rule_for_path(path) {
+        Some(rule) if rule.public => Gate::Open,
+        Some(rule) => Gate::Guarded(rule),
+        None if STANDARD_SERVICES.iter().any(|s| path.starts_with(s)) => Gate::Open,
+        None => Gate::Closed,
     }
 }
 
@@ -147,6 +182,30 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::AUTHORIZATION, value.parse().unwrap());
         headers
+    }
+
+    #[test]
+    fn paths_missing_from_the_protos_are_closed_and_only_the_standard_services_are_open() {
+        assert_eq!(gate("/auth.v1.AuthService/Login"), Gate::Open);
+        assert!(matches!(
+            gate("/auth.v1.AuthService/GetMe"),
+            Gate::Guarded(_)
+        ));
+        assert_eq!(gate("/grpc.health.v1.Health/Check"), Gate::Open);
+        assert_eq!(gate("/grpc.health.v1.Health/Watch"), Gate::Open);
+        assert_eq!(
+            gate("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
+            Gate::Open
+        );
+        for path in [
+            "/auth.v1.AuthService/Backdoor",
+            "/internal.v1.Debug/Dump",
+            "/grpc.health.v1.Healthz/Check",
+            "/",
+            "",
+        ] {
+            assert_eq!(gate(path), Gate::Closed, "{path}");
+        }
     }
 
     #[test]

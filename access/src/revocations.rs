@@ -17,9 +17,20 @@ use uuid::Uuid;
 const PRUNE_EVERY: usize = 1024;
 
 /// Revoked sessions and until when their tokens could live. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RevocationList {
     inner: Arc<RwLock<Inner>>,
+    /// Whether a first snapshot has come in.
+    synced: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for RevocationList {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            synced: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +40,10 @@ struct Inner {
     sessions: HashMap<Uuid, i64>,
     inserted: usize,
 }
+
+/// How long a stream may stay silent (the auth-service sends a heartbeat
+/// every 10 s) before it is taken for dead and opened again.
+pub const SILENCE: Duration = Duration::from_secs(30);
 
 impl RevocationList {
     /// An empty list.
@@ -71,12 +86,32 @@ impl RevocationList {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether the list has had a first snapshot of the revocations: before
+    /// it, a revoked session's tokens would pass, so the verifier is not
+    /// ready.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    /// Records that a snapshot came in.
+    pub fn mark_synced(&self) {
+        self.synced.send_replace(true);
+    }
+
+    /// Completes once [`is_synced`](Self::is_synced).
+    pub async fn synced(&self) {
+        let mut synced = self.synced.subscribe();
+        let _ = synced.wait_for(|s| *s).await;
+    }
 }
 
 /// Keeps `list` up to date from the auth-service at `channel`, for as long as
 /// the returned task runs: reconnects with backoff (100 ms doubling to 5 s)
-/// whenever the stream ends, and starts each connection with the revocations
-/// still relevant, so nothing revoked while disconnected is missed.
+/// whenever the stream ends or stays silent for [`SILENCE`] (heartbeats come
+/// every 10 s: silence is a dead connection or a stuck replica), and starts
+/// each connection with the revocations still relevant, so nothing revoked
+/// while disconnected is missed.
 pub fn spawn_revocation_watcher(channel: Channel, list: RevocationList) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut client = AuthServiceClient::new(channel);
@@ -86,9 +121,19 @@ pub fn spawn_revocation_watcher(channel: Channel, list: RevocationList) -> JoinH
                 Ok(response) => {
                     let mut stream = response.into_inner();
                     loop {
-                        match stream.message().await {
+                        let Ok(next) = tokio::time::timeout(SILENCE, stream.message()).await else {
+                            tracing::warn!(
+                                silence = ?SILENCE,
+                                "the revocation stream went silent; reconnecting"
+                            );
+                            break;
+                        };
+                        match next {
                             Ok(Some(revoked)) => {
                                 backoff = Duration::from_millis(100);
+                                if revoked.snapshot_complete {
+                                    list.mark_synced();
+                                }
                                 let (Ok(session_id), Some(until)) =
                                     (Uuid::parse_str(&revoked.session_id), revoked.expires_at)
                                 else {

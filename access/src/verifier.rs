@@ -169,6 +169,22 @@ impl Verifier {
         verifier
     }
 
+    /// Completes once the verifier can refuse every revoked session: at once
+    /// without a revocation list, else after the list's first snapshot.
+    pub async fn ready(&self) {
+        if let Some(revocations) = &self.inner.revocations {
+            revocations.synced().await;
+        }
+    }
+
+    /// Whether [`ready`](Self::ready) would complete now.
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .revocations
+            .as_ref()
+            .is_none_or(RevocationList::is_synced)
+    }
+
     /// Fetches the keys now (at start, so the first request does not wait).
     pub async fn refresh(&self) -> Result<(), VerifyError> {
         self.fetch_keys(true).await

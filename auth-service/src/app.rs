@@ -159,7 +159,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state;
-        let verifier = own_verifier(&state);
+        let (verifier, revocations) = own_verifier(&state);
         let mut registry = service_runtime::metrics::Registry::default();
         let rpc_metrics = service_runtime::observe::RpcMetrics::register(&mut registry);
         register_metrics(&mut registry, &state);
@@ -171,26 +171,24 @@ impl Application {
         crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
 
         let mut routes = RoutesBuilder::default();
-        let health = service_runtime::grpc::add_standard_services(
-            &mut routes,
-            &[
-                AuthServiceServer::<AuthApi>::NAME,
-                AdminServiceServer::<AdminApi>::NAME,
-            ],
-        );
+        let served = [
+            AuthServiceServer::<AuthApi>::NAME,
+            AdminServiceServer::<AdminApi>::NAME,
+        ];
+        let health = service_runtime::grpc::add_standard_services(&mut routes, &served).await;
         routes.add_service(AuthServiceServer::new(AuthApi::new(state.clone())));
         routes.add_service(AdminServiceServer::new(AdminApi::new(state.clone())));
-        health.set_serving::<AuthServiceServer<AuthApi>>().await;
-        health.set_serving::<AdminServiceServer<AdminApi>>().await;
+        // Ready once the verifier knows the revocations: before, a revoked
+        // session's token would pass here.
+        service_runtime::grpc::serve_when(&health, &served, async move {
+            revocations.synced().await;
+        });
         tracing::info!(addr = %self.listener.local_addr()?, "auth-service listening");
         let drain = self.drain;
         let (stop, deadline) = service_runtime::grpc::graceful_stop(
             shutdown,
             health,
-            vec![
-                AuthServiceServer::<AuthApi>::NAME,
-                AdminServiceServer::<AdminApi>::NAME,
-            ],
+            served.to_vec(),
             // End the revocation streams so that the server can drain.
             move || {
                 let _ = drain.send(true);
@@ -251,8 +249,11 @@ fn register_metrics(registry: &mut service_runtime::metrics::Registry, state: &A
 }
 
 /// The auth-service verifies its own tokens with its own keys, and hears of
-/// revocations straight from its hub: no call needed.
-fn own_verifier(state: &AppState) -> Verifier {
+/// revocations straight from its hub: no call needed. The list starts from a
+/// snapshot of the revocations still relevant (taken after subscribing, so
+/// nothing falls between), and again after every resync; it is synced (and
+/// the service ready) once the first snapshot is in.
+fn own_verifier(state: &AppState) -> (Verifier, RevocationList) {
     let revocations = RevocationList::new();
     let list = revocations.clone();
     let mut events = state.hub.subscribe();
@@ -260,27 +261,43 @@ fn own_verifier(state: &AppState) -> Verifier {
     let access_ttl = state.issuer.access_ttl();
     let clock = state.clock.clone();
     tokio::spawn(async move {
+        let snapshot = async || {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let loaded = async {
+                    let mut conn = pool.get().await.map_err(anyhow::Error::from)?;
+                    crate::revocations::still_relevant(&mut conn, clock.now(), access_ttl)
+                        .await
+                        .map_err(anyhow::Error::from)
+                };
+                match loaded.await {
+                    Ok(relevant) => {
+                        for r in relevant {
+                            list.revoke(r.session_id, r.tokens_expire_at.timestamp());
+                        }
+                        list.mark_synced();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the revocations yet; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        };
+        snapshot().await;
         loop {
             match events.next().await {
                 Some(HubEvent::Revoked(r)) => {
                     list.revoke(r.session_id, r.tokens_expire_at.timestamp())
                 }
-                Some(HubEvent::Resync) => {
-                    if let Ok(mut conn) = pool.get().await
-                        && let Ok(relevant) =
-                            crate::revocations::still_relevant(&mut conn, clock.now(), access_ttl)
-                                .await
-                    {
-                        for r in relevant {
-                            list.revoke(r.session_id, r.tokens_expire_at.timestamp());
-                        }
-                    }
-                }
+                Some(HubEvent::Resync) => snapshot().await,
                 None => return,
             }
         }
     });
-    Verifier::with_revocations(
+    let verifier = Verifier::with_revocations(
         OwnKeys(state.issuer.keys().clone()),
         VerifierSettings {
             issuer: state.config.issuer.clone(),
@@ -288,8 +305,9 @@ fn own_verifier(state: &AppState) -> Verifier {
             leeway: Duration::from_secs(10),
             min_refresh_interval: Duration::from_secs(5),
         },
-        revocations,
-    )
+        revocations.clone(),
+    );
+    (verifier, revocations)
 }
 
 struct OwnKeys(SigningKeys);

@@ -286,7 +286,8 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when both services answer their gRPC health check.
+/// Ready when both services answer their gRPC health check and the token
+/// verifier has its first revocation snapshot.
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut down = Vec::new();
     for name in ["auth", "workspace"] {
@@ -306,6 +307,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         if !serving {
             down.push(name);
         }
+    }
+    // Before its first revocation snapshot the edge would let a revoked
+    // session's token through.
+    if !state.verifier.is_ready() {
+        down.push("revocations");
     }
     if down.is_empty() {
         axum::Json(serde_json::json!({"status": "ready"})).into_response()

@@ -5,11 +5,10 @@
 //! address and per IPv6 /64 (what one subscriber usually holds), never
 //! against a trusted proxy's own address.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -20,6 +19,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use ipnet::IpNet;
+use service_runtime::slots::KeyedSlots;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -74,70 +74,43 @@ pub fn counted_as(ip: IpAddr) -> IpAddr {
 }
 
 /// Requests in progress per client address.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InProgress {
-    max: usize,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    slots: Option<KeyedSlots<IpAddr>>,
 }
 
 /// A request's place in [`InProgress`], given back when dropped.
-#[derive(Debug)]
-pub struct Slot {
-    key: IpAddr,
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
+pub type Slot = service_runtime::slots::Slot<IpAddr>;
 
 impl InProgress {
     /// At most `max` per address; 0 is no limit.
     pub fn new(max: usize) -> Self {
         Self {
-            max,
-            counts: Arc::default(),
+            slots: (max > 0).then(|| KeyedSlots::new(max)),
         }
     }
 
     /// A slot for a request of `ip`, or 429 when it has `max` in progress.
     pub fn enter(&self, ip: IpAddr) -> Result<Option<Slot>, ApiError> {
-        if self.max == 0 {
+        let Some(slots) = &self.slots else {
             return Ok(None);
+        };
+        match slots.try_enter(counted_as(ip)) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                let mut error = ApiError::new(
+                    Code::ResourceExhausted,
+                    "too many requests in progress from this address",
+                );
+                error.retry_after = Some(Duration::from_secs(1));
+                Err(error)
+            }
         }
-        let key = counted_as(ip);
-        let mut counts = self
-            .counts
-            .lock()
-            .expect("never poisoned: no panics inside");
-        let count = counts.entry(key).or_insert(0);
-        if *count >= self.max {
-            let mut error = ApiError::new(
-                Code::ResourceExhausted,
-                "too many requests in progress from this address",
-            );
-            error.retry_after = Some(Duration::from_secs(1));
-            return Err(error);
-        }
-        *count += 1;
-        Ok(Some(Slot {
-            key,
-            counts: self.counts.clone(),
-        }))
     }
 
     /// Requests in progress from `ip`.
     pub fn of(&self, ip: IpAddr) -> usize {
-        let counts = self.counts.lock().expect("never poisoned");
-        counts.get(&counted_as(ip)).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.lock().expect("never poisoned");
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.key);
-            }
-        }
+        self.slots.as_ref().map_or(0, |s| s.of(&counted_as(ip)))
     }
 }
 

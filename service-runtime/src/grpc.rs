@@ -14,8 +14,13 @@ const HEALTH: &str = "grpc.health.v1.Health";
 /// `auth.v1.AuthService`) and health, not the other services of the API.
 /// Returns the health reporter: the caller marks its services serving when
 /// ready and not serving when draining.
-pub fn add_standard_services(routes: &mut RoutesBuilder, served: &[&str]) -> HealthReporter {
+pub async fn add_standard_services(routes: &mut RoutesBuilder, served: &[&str]) -> HealthReporter {
     let (reporter, health) = tonic_health::server::health_reporter();
+    // The whole server ("", what a Kubernetes gRPC probe asks) is not serving
+    // until the caller says it is ready (see [`serve_when`]).
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
     routes.add_service(health);
     let names = served.iter().copied().chain([HEALTH]);
     let v1 = names
@@ -34,6 +39,26 @@ pub fn add_standard_services(routes: &mut RoutesBuilder, served: &[&str]) -> Hea
     routes.add_service(v1);
     routes.add_service(v1alpha);
     reporter
+}
+
+/// Marks the server ("") and each of `served` serving once `ready`
+/// completes (in a task of its own: the server answers, not serving, until
+/// then).
+pub fn serve_when(
+    health: &HealthReporter,
+    served: &[&'static str],
+    ready: impl Future<Output = ()> + Send + 'static,
+) {
+    let health = health.clone();
+    let served = served.to_vec();
+    tokio::spawn(async move {
+        ready.await;
+        for name in served.into_iter().chain([""]) {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+    });
 }
 
 fn reflection() -> tonic_reflection::server::Builder<'static> {

@@ -6,6 +6,7 @@
 //! - [`telemetry`]: logging (human-readable, or JSON lines with `LOG_FORMAT=json`).
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
 //! - [`forwarded`]: client facts the gateway vouches for (HMAC-signed headers).
+//! - [`slots`]: a cap on things in progress per key.
 //! - [`paging`]: page sizes and opaque, tamper-proof page tokens.
 //! - [`testing`] (feature `testing`): helpers for tests.
 //! - [`grpc`]: the health and reflection services every gRPC server exposes.
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod observe;
 pub mod paging;
 pub mod shutdown;
+pub mod slots;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

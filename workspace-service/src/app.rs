@@ -55,6 +55,8 @@ pub struct AppState {
     pub progress: ProgressBuffer,
     /// The queue's metrics (see [`crate::metrics`]).
     pub metrics: crate::metrics::QueueMetrics,
+    /// Open `WatchTask` streams per user.
+    pub watch_streams: service_runtime::slots::KeyedSlots<uuid::Uuid>,
 }
 
 /// Completes when `draining` becomes true (or its sender is gone).
@@ -196,6 +198,9 @@ impl Application {
                 pdf_font,
                 progress: ProgressBuffer::default(),
                 metrics: crate::metrics::QueueMetrics::default(),
+                watch_streams: service_runtime::slots::KeyedSlots::new(
+                    crate::grpc::tasks::watch_task::MAX_STREAMS_PER_USER,
+                ),
             },
             verifier,
             drain,
@@ -246,17 +251,15 @@ impl Application {
         crate::progress::spawn_flusher(state.clone(), state.config.task_progress_flush);
         crate::retention::spawn_cleanup(state.clone(), state.config.task_cleanup_interval);
         let mut routes = RoutesBuilder::default();
-        let health = service_runtime::grpc::add_standard_services(
-            &mut routes,
-            &[
-                FileServiceServer::<FileApi>::NAME,
-                ConversationServiceServer::<ConversationApi>::NAME,
-                TaskServiceServer::<TaskApi>::NAME,
-                WorkerServiceServer::<WorkerApi>::NAME,
-                StatsServiceServer::<StatsApi>::NAME,
-                WorkspaceAdminServiceServer::<StatsApi>::NAME,
-            ],
-        );
+        let served = [
+            FileServiceServer::<FileApi>::NAME,
+            ConversationServiceServer::<ConversationApi>::NAME,
+            TaskServiceServer::<TaskApi>::NAME,
+            WorkerServiceServer::<WorkerApi>::NAME,
+            StatsServiceServer::<StatsApi>::NAME,
+            WorkspaceAdminServiceServer::<StatsApi>::NAME,
+        ];
+        let health = service_runtime::grpc::add_standard_services(&mut routes, &served).await;
         routes.add_service(ConversationServiceServer::new(ConversationApi::new(
             state.clone(),
         )));
@@ -267,28 +270,17 @@ impl Application {
             state.clone(),
         )));
         routes.add_service(WorkerServiceServer::new(WorkerApi::new(state.clone())));
-        health
-            .set_serving::<ConversationServiceServer<ConversationApi>>()
-            .await;
-        health.set_serving::<FileServiceServer<FileApi>>().await;
-        health.set_serving::<TaskServiceServer<TaskApi>>().await;
-        health.set_serving::<StatsServiceServer<StatsApi>>().await;
-        health
-            .set_serving::<WorkspaceAdminServiceServer<StatsApi>>()
-            .await;
-        health.set_serving::<WorkerServiceServer<WorkerApi>>().await;
+        // Ready once the verifier has its first revocation snapshot from the
+        // auth-service: before, a revoked session's token would pass here.
+        let verifier = self.verifier.clone();
+        service_runtime::grpc::serve_when(&health, &served, async move {
+            verifier.ready().await;
+        });
         let drain = self.drain;
         let (stop, deadline) = service_runtime::grpc::graceful_stop(
             shutdown,
             health,
-            vec![
-                FileServiceServer::<FileApi>::NAME,
-                ConversationServiceServer::<ConversationApi>::NAME,
-                TaskServiceServer::<TaskApi>::NAME,
-                WorkerServiceServer::<WorkerApi>::NAME,
-                StatsServiceServer::<StatsApi>::NAME,
-                WorkspaceAdminServiceServer::<StatsApi>::NAME,
-            ],
+            served.to_vec(),
             // End the watch streams so that the server can drain.
             move || {
                 let _ = drain.send(true);

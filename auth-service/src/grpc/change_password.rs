@@ -1,4 +1,10 @@
 //! `ChangePassword`: needs the current password; ends every other session.
+//!
+//! Wrong current passwords are audited and counted per account before the
+//! hash is checked, like sign-ins (`LOGIN_MAX_FAILURES` within the window,
+//! then a lockout): a stolen access token does not buy unlimited guesses at
+//! the password. The count is the change's own, so it cannot lock the owner
+//! out of signing in.
 
 use access::Claims;
 use diesel_async::AsyncConnection;
@@ -7,6 +13,7 @@ use proto::auth::v1 as pb;
 use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::sessions::Session;
+use crate::db::throttle;
 use crate::db::users::User;
 use crate::domain::{Invalid, Password};
 use crate::error::{Error, Result};
@@ -32,22 +39,51 @@ pub async fn change_password(
                 "the account of this token no longer exists",
             ))?
     };
-    if !state
+    let now = state.clock.now();
+    let subject = format!("change-password:{}", user.id);
+    let limit = super::login::limit(state, state.config.login_max_failures)?;
+    {
+        let mut conn = state.pool.get().await?;
+        if let throttle::Counted::Refused { until, first } =
+            throttle::count_attempt(&mut conn, &subject, now, limit).await?
+        {
+            if first {
+                failure(&user, &client, "locked", now)
+                    .record(&mut conn)
+                    .await?;
+            }
+            return Err(Error::TooManyAttempts(
+                (until - now).to_std().unwrap_or_default(),
+            ));
+        }
+    }
+    let verified = state
         .hasher
         .verify(
             &request.current_password,
             user.password_hash.as_deref(),
             Priority::Known,
         )
-        .await?
-    {
-        return Err(Invalid::new("current_password", "is not the current password").into());
+        .await;
+    let mut conn = state.pool.get().await?;
+    match verified {
+        Ok(true) => throttle::clear(&mut conn, &subject).await?,
+        Ok(false) => {
+            failure(&user, &client, "wrong_current_password", now)
+                .record(&mut conn)
+                .await?;
+            return Err(Invalid::new("current_password", "is not the current password").into());
+        }
+        Err(e) => {
+            throttle::undo(&mut conn, &subject, limit.attempts).await?;
+            return Err(e.into());
+        }
     }
+    drop(conn);
     let hash = state
         .hasher
         .hash(new_password.expose(), Priority::Known)
         .await?;
-    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let revoked = conn
         .transaction(async |conn| -> Result<usize> {
@@ -66,4 +102,17 @@ pub async fn change_password(
     Ok(pb::ChangePasswordResponse {
         revoked_sessions: revoked as i32,
     })
+}
+
+/// The audit row of a refused change.
+fn failure(
+    user: &User,
+    client: &ClientInfo,
+    reason: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Event {
+    Event::new(EventType::LoginFailed, now)
+        .user(user.id)
+        .client(client)
+        .reason(format!("change_password: {reason}"))
 }

@@ -200,7 +200,8 @@ struct Counters {
     address_limit: throttle::Limit,
 }
 
-fn limit(state: &AppState, attempts: i32) -> Result<throttle::Limit> {
+/// The login window and lockout with `attempts` allowed.
+pub(super) fn limit(state: &AppState, attempts: i32) -> Result<throttle::Limit> {
     let duration = |d| chrono::Duration::from_std(d).map_err(anyhow::Error::from);
     Ok(throttle::Limit {
         attempts,

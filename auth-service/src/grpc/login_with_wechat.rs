@@ -1,14 +1,23 @@
 //! `LoginWithWechat`: a mini-program's `wx.login()` code, exchanged at
 //! WeChat for the user's openid, signs the user in (see `identities`).
+//!
+//! Every exchange is a call to WeChat under this app's quota, so codes that
+//! WeChat refuses are counted per client address (IPv6: per /64) before the
+//! call, `LOGIN_MAX_FAILURES_PER_IP` within the login window, then the
+//! address is locked out: one client sending made-up codes cannot spend the
+//! quota every user's sign-in needs. Good codes, and failures that are
+//! WeChat's (busy, unreachable), are not held against the address.
 
 use proto::auth::v1 as pb;
 use secrecy::ExposeSecret;
 
 use crate::app::AppState;
+use crate::db::throttle;
 use crate::domain::Invalid;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::identities::{self, External};
+use crate::wechat::WechatError;
 
 pub async fn login_with_wechat(
     state: &AppState,
@@ -27,7 +36,38 @@ pub async fn login_with_wechat(
     if code.len() > 256 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Invalid::new("code", "is not a WeChat login code").into());
     }
-    let session = match wechat.code_to_session(code).await {
+    let limit = super::login::limit(state, state.config.login_max_failures_per_ip)?;
+    let subject = client
+        .ip_address
+        .as_deref()
+        .map(|ip| format!("wechat:{}", throttle::address_subject(ip)));
+    if let Some(subject) = &subject {
+        let now = state.clock.now();
+        let mut conn = state.pool.get().await?;
+        if let throttle::Counted::Refused { until, first } =
+            throttle::count_attempt(&mut conn, subject, now, limit).await?
+        {
+            drop(conn);
+            if first {
+                identities::record_failure(state, "wechat", None, &client, "locked").await?;
+            }
+            return Err(Error::TooManyAttempts(
+                (until - now).to_std().unwrap_or_default(),
+            ));
+        }
+    }
+    let exchanged = wechat.code_to_session(code).await;
+    let clients_fault = matches!(
+        exchanged,
+        Err(WechatError::InvalidCode | WechatError::CodeUsed | WechatError::Refused(_))
+    );
+    if let Some(subject) = &subject
+        && !clients_fault
+    {
+        let mut conn = state.pool.get().await?;
+        throttle::undo(&mut conn, subject, limit.attempts).await?;
+    }
+    let session = match exchanged {
         Ok(session) => session,
         Err(e) => {
             identities::record_failure(state, "wechat", None, &client, &format!("{e:?}")).await?;

@@ -12,7 +12,11 @@ use crate::revocations::{self, HubEvent, Revocation};
 
 pub type RevocationStream = ReceiverStream<Result<pb::WatchRevocationsResponse, Status>>;
 
-/// Sends the revocations still relevant, then each new one. The stream ends
+/// How often a quiet stream says it is alive.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends the revocations still relevant, a marker, then each new one, with a
+/// heartbeat every [`HEARTBEAT`]. The stream ends
 /// (UNAVAILABLE) when notifications may have been missed or the service is
 /// draining; the subscriber reconnects and starts from a fresh snapshot.
 pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
@@ -31,6 +35,7 @@ pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
             Ok(pb::WatchRevocationsResponse {
                 session_id: r.session_id.to_string(),
                 expires_at: Some(timestamp(r.tokens_expire_at)),
+                ..Default::default()
             })
         };
         for revocation in snapshot {
@@ -38,8 +43,28 @@ pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
                 return;
             }
         }
+        let marker = pb::WatchRevocationsResponse {
+            snapshot_complete: true,
+            ..Default::default()
+        };
+        if tx.send(Ok(marker)).await.is_err() {
+            return;
+        }
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
         loop {
             tokio::select! {
+                _ = heartbeat.tick() => {
+                    let beat = pb::WatchRevocationsResponse {
+                        heartbeat: true,
+                        ..Default::default()
+                    };
+                    if tx.send(Ok(beat)).await.is_err() {
+                        return;
+                    }
+                }
+                () = tx.closed() => return,
                 event = events.next() => match event {
                     Some(HubEvent::Revoked(revocation)) => {
                         if tx.send(message(revocation)).await.is_err() {

@@ -242,3 +242,56 @@ async fn audit_events_filter_by_time_window() {
     assert_eq!(events.events[0].reason, "wrong_password");
     assert_eq!(events.events[0].login_name, "root@example.com");
 }
+
+#[tokio::test]
+async fn a_demoted_administrator_loses_the_role_at_once_not_when_the_token_expires() {
+    let app = spawn_app().await;
+    let root = app.superuser("root@example.com").await;
+    let ada = app.superuser("ada@example.com").await;
+    let ada_id = app.get_me(Some(&ada)).await.unwrap().user_id;
+    let lists = |token: String| {
+        let mut admin = app.admin.clone();
+        async move {
+            admin
+                .list_users(authorized(&token, pb::ListUsersRequest::default()))
+                .await
+        }
+    };
+    lists(ada.clone()).await.unwrap();
+    app.admin
+        .clone()
+        .update_user(authorized(
+            &root,
+            pb::UpdateUserRequest {
+                user_id: ada_id.clone(),
+                is_superuser: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    // Her token said is_superuser: its session is revoked with the role.
+    let refused = eventually(std::time::Duration::from_secs(5), || {
+        let call = lists(ada.clone());
+        async move { call.await.is_err_and(|s| s.code() == Code::Unauthenticated) }
+    })
+    .await;
+    assert!(refused, "the demoted token still administers");
+    // Signed in again, she is a plain user.
+    let again = app
+        .login_email("ada@example.com", "correct horse battery")
+        .await
+        .unwrap();
+    assert_eq!(
+        lists(again.access_token).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE event_type = 'role_changed' \
+             AND reason = 'superuser removed; 1 sessions revoked' AND user_id = '{ada_id}'"
+        ))
+        .await,
+        1
+    );
+}

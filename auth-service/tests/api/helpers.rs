@@ -91,6 +91,22 @@ pub async fn spawn_with_clock(config: Config, keys: tempfile::TempDir, clock: Cl
         .connect()
         .await
         .expect("the service accepts connections");
+    // As a client (or a Kubernetes probe) would: wait until it is ready.
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let ready = eventually(std::time::Duration::from_secs(10), || {
+        let mut health = health.clone();
+        async move {
+            let check = health.check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            });
+            check.await.is_ok_and(|r| {
+                r.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            })
+        }
+    })
+    .await;
+    assert!(ready, "the service becomes ready");
     TestApp {
         addr,
         database_url,

@@ -70,3 +70,45 @@ async fn the_published_keys_verify_the_tokens() {
     assert!(claims.sid.is_some());
     assert_eq!(claims.exp - claims.iat, 900);
 }
+
+#[tokio::test]
+async fn wrong_current_passwords_are_audited_and_locked_after_five() {
+    let app = spawn_app().await;
+    let token = app.signed_in("ada@example.com").await;
+    let change = |current: &'static str| {
+        let mut auth = app.auth.clone();
+        let request = crate::helpers::authorized(
+            &token,
+            proto::auth::v1::ChangePasswordRequest {
+                current_password: current.into(),
+                new_password: "another fine password".into(),
+            },
+        );
+        async move { auth.change_password(request).await }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            change("wrong password").await.unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+    // Locked: even the right password is refused, without a check.
+    assert_eq!(
+        change("correct horse battery").await.unwrap_err().code(),
+        tonic::Code::ResourceExhausted
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE event_type = 'login_failed' \
+             AND reason LIKE 'change_password:%'"
+        )
+        .await,
+        6
+    );
+    // Signing in is not locked by it.
+    app.login_email("ada@example.com", "correct horse battery")
+        .await
+        .unwrap();
+    app.clock.advance(chrono::Duration::minutes(16));
+    change("correct horse battery").await.unwrap();
+}

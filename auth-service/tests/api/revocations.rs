@@ -33,6 +33,13 @@ async fn the_revocation_stream_sends_the_relevant_past_then_each_new_revocation(
         expires > now && expires <= now + 900,
         "tokens live at most one TTL past revocation"
     );
+    // The snapshot ends with a marker.
+    let marker = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(marker.snapshot_complete && marker.session_id.is_empty());
 
     let after = app
         .login_email("ada@example.com", "correct horse battery")
@@ -94,4 +101,29 @@ async fn the_stream_carries_revocations_made_by_another_replica() {
     })
     .await;
     assert_eq!(heard, Ok(true));
+}
+
+#[tokio::test]
+async fn a_quiet_stream_sends_heartbeats_so_a_dead_one_can_be_told_apart() {
+    let app = spawn_app().await;
+    let mut stream = app
+        .auth
+        .clone()
+        .watch_revocations(pb::WatchRevocationsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let marker = stream.message().await.unwrap().unwrap();
+    assert!(
+        marker.snapshot_complete,
+        "nothing revoked: the marker first"
+    );
+    // Nothing is revoked: within the heartbeat interval (and well within
+    // the 30 s a subscriber waits), a heartbeat.
+    let beat = tokio::time::timeout(Duration::from_secs(15), stream.message())
+        .await
+        .expect("a heartbeat within 15 s")
+        .unwrap()
+        .unwrap();
+    assert!(beat.heartbeat && beat.session_id.is_empty());
 }

@@ -233,3 +233,31 @@ async fn a_wrong_app_secret_is_refused_without_creating_anyone() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
 }
+
+#[tokio::test]
+async fn made_up_codes_from_one_address_are_cut_off_before_they_reach_wechat() {
+    let (app, fake) = spawn(Duration::from_secs(5)).await;
+    let from = |ip: &str, code: &str| {
+        let mut auth = app.auth.clone();
+        let request = crate::helpers::from_gateway(
+            tonic::Request::new(pb::LoginWithWechatRequest {
+                code: code.into(),
+                device_info: String::new(),
+            }),
+            ip,
+        );
+        async move { auth.login_with_wechat(request).await }
+    };
+    // Good codes do not count.
+    from("198.51.100.9", "alice").await.unwrap();
+    for _ in 0..50 {
+        let status = from("198.51.100.9", "invalid").await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let calls = fake.calls();
+    let status = from("198.51.100.9", "alice").await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(fake.calls(), calls, "refused without calling WeChat");
+    // Another address signs in.
+    from("203.0.113.4", "alice").await.unwrap();
+}

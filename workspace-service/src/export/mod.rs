@@ -60,32 +60,95 @@ pub fn markdown(task: &pb::Task) -> Vec<u8> {
     if let Some(completed) = time(task.completed_at.as_ref()) {
         out.push_str(&format!("- Completed: {completed}\n"));
     }
-    out.push_str(&format!("\n## Query\n\n{}\n", task.query));
+    out.push_str(&format!("\n## Query\n\n{}\n", escape_markdown(&task.query)));
     if !task.files.is_empty() {
         out.push_str("\n## Files\n\n| Name | Size (bytes) | MD5 |\n|---|---|---|\n");
         for file in &task.files {
-            // A pipe would end the table cell.
+            // Escaped, a pipe cannot end the cell nor a newline the row.
             out.push_str(&format!(
                 "| {} | {} | `{}` |\n",
-                file.filename.replace('|', "\\|"),
+                escape_markdown(&file.filename.replace(['\r', '\n'], " ")),
                 file.size_bytes,
                 file.md5
             ));
         }
     }
     if !task.analysis.is_empty() {
-        out.push_str(&format!("\n## Analysis\n\n{}\n", task.analysis));
+        out.push_str(&format!(
+            "\n## Analysis\n\n{}\n",
+            escape_markdown(&task.analysis)
+        ));
     }
     if !task.error_message.is_empty() {
-        out.push_str(&format!("\n## Error\n\n{}\n", task.error_message));
+        out.push_str(&format!(
+            "\n## Error\n\n{}\n",
+            escape_markdown(&task.error_message)
+        ));
     }
     for (title, value) in [("Operations", &task.operations), ("Result", &task.result)] {
         if let Some(value) = value {
             let json = serde_json::to_string_pretty(&value_to_json(value)).unwrap_or_default();
-            out.push_str(&format!("\n## {title}\n\n```json\n{json}\n```\n"));
+            // A fence longer than any run of backticks inside cannot be closed
+            // by the content.
+            let fence = "`".repeat(longest_run(&json, '`').max(2) + 1);
+            out.push_str(&format!("\n## {title}\n\n{fence}json\n{json}\n{fence}\n"));
         }
     }
     out.into_bytes()
+}
+
+/// `text` as literal Markdown: every character that could start markup
+/// (headings, emphasis, links, images, raw HTML, code, tables, entities) is
+/// backslash-escaped, so what a user typed reads back as typed and cannot
+/// inject a link or HTML into the exported document. Line breaks stay (as
+/// hard breaks, so lines keep their shape).
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        if !out.is_empty() {
+            out.push_str("\\\n");
+        }
+        for c in line.chars() {
+            if matches!(
+                c,
+                '\\' | '`'
+                    | '*'
+                    | '_'
+                    | '{'
+                    | '}'
+                    | '['
+                    | ']'
+                    | '<'
+                    | '>'
+                    | '('
+                    | ')'
+                    | '#'
+                    | '+'
+                    | '-'
+                    | '.'
+                    | '!'
+                    | '|'
+                    | '~'
+                    | '&'
+                    | '='
+                    | ':'
+            ) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut longest, mut run) = (0, 0);
+    for ch in text.chars() {
+        run = if ch == c { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    longest
 }
 
 /// The task as a PDF document in `font`.
@@ -133,4 +196,76 @@ pub fn pdf(font: &PdfFont, task: &pb::Task) -> Result<Vec<u8>, String> {
         }
     }
     pdf::render(font, &title, &blocks)
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use pulldown_cmark::{Event, HeadingLevel, Parser, Tag};
+
+    use super::*;
+
+    const HOSTILE: &str = "# Not a heading\n<script>alert(1)</script> [click](javascript:alert(1)) \
+        ![x](http://tracker.example/p.png) **bold** `code` &amp; | cell |\n```\nfence\n```\n    indented";
+
+    #[test]
+    fn user_text_in_a_markdown_export_reads_back_as_typed_and_injects_nothing() {
+        let task = pb::Task {
+            task_id: "t-1".into(),
+            query: HOSTILE.into(),
+            analysis: HOSTILE.into(),
+            error_message: HOSTILE.into(),
+            files: vec![pb::TaskFile {
+                filename: "a|b\n# c.csv".into(),
+                ..Default::default()
+            }],
+            result: Some(prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(
+                    "```\n# escaped the fence".into(),
+                )),
+            }),
+            ..Default::default()
+        };
+        let text = String::from_utf8(markdown(&task)).unwrap();
+        let mut headings = Vec::new();
+        let mut in_heading = None;
+        let mut plain = String::new();
+        let mut bodies = Vec::new();
+        for event in Parser::new_ext(&text, pulldown_cmark::Options::ENABLE_TABLES) {
+            match event {
+                Event::Html(html) | Event::InlineHtml(html) => panic!("raw HTML: {html}"),
+                Event::Start(Tag::Link { .. } | Tag::Image { .. }) => panic!("a link: {text}"),
+                Event::Start(Tag::Emphasis | Tag::Strong) => panic!("markup: {text}"),
+                Event::Start(Tag::Heading { level, .. }) => {
+                    // What came before was a section's body: all plain text.
+                    bodies.push(std::mem::take(&mut plain));
+                    in_heading = Some(level);
+                }
+                Event::End(_) if in_heading.is_some() => {
+                    headings.push((in_heading.take().unwrap(), std::mem::take(&mut plain)));
+                }
+                Event::Text(t) | Event::Code(t) => plain.push_str(&t),
+                Event::SoftBreak | Event::HardBreak => plain.push('\n'),
+                _ => {}
+            }
+        }
+        let ours: Vec<(HeadingLevel, &str)> = vec![
+            (HeadingLevel::H1, "Task t-1"),
+            (HeadingLevel::H2, "Query"),
+            (HeadingLevel::H2, "Files"),
+            (HeadingLevel::H2, "Analysis"),
+            (HeadingLevel::H2, "Error"),
+            (HeadingLevel::H2, "Result"),
+        ];
+        let got: Vec<(HeadingLevel, &str)> =
+            headings.iter().map(|(l, t)| (*l, t.as_str())).collect();
+        assert_eq!(got, ours, "{text}");
+        bodies.push(plain);
+        // What was typed reads back as typed, line by line.
+        let typed: Vec<&str> = HOSTILE.lines().map(str::trim).collect();
+        for section in [2, 4, 5] {
+            let lines: Vec<&str> = bodies[section].lines().map(str::trim).collect();
+            assert_eq!(lines, typed, "section {section}: {text}");
+        }
+        assert_eq!(escape_markdown("don't stop"), "don't stop");
+    }
 }

@@ -4,15 +4,27 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// Parses the id in `field`. A malformed id names nothing: it is NOT_FOUND
-/// like any other id the caller cannot see, except where the request states
-/// it as a new link (`file_ids`), where it is INVALID_ARGUMENT.
+/// Most ids one list may name.
+pub const MAX_LIST: usize = 100;
+
+/// Parses the ids in `field`, in order, each once (a repeat is dropped, in
+/// linear time). A malformed id names nothing: it is NOT_FOUND like any other
+/// id the caller cannot see, except where the request states it as a new
+/// link (`file_ids`), where it is INVALID_ARGUMENT. More than [`MAX_LIST`]
+/// entries are refused before any is parsed.
 pub fn parse_list(field: &'static str, raw: &[String]) -> Result<Vec<Uuid>> {
+    if raw.len() > MAX_LIST {
+        return Err(Error::invalid(
+            field,
+            format!("must name at most {MAX_LIST} ids"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(raw.len());
     let mut ids = Vec::with_capacity(raw.len());
     for value in raw {
         let id = Uuid::parse_str(value.trim())
             .map_err(|_| Error::invalid(field, format!("{value:?} is not a UUID")))?;
-        if !ids.contains(&id) {
+        if seen.insert(id) {
             ids.push(id);
         }
     }
@@ -59,4 +71,21 @@ pub fn request_id_reused() -> Error {
         "request_id",
         "was used before for a different request; choose a new one",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_keeps_its_order_drops_repeats_and_has_a_maximum() {
+        let a = Uuid::now_v7().to_string();
+        let b = Uuid::now_v7().to_string();
+        let ids = parse_list("file_ids", &[a.clone(), b.clone(), a.clone()]).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0].to_string(), a);
+        assert!(parse_list("file_ids", &vec![a.clone(); MAX_LIST]).is_ok());
+        let error = parse_list("file_ids", &vec![a; MAX_LIST + 1]).unwrap_err();
+        assert!(format!("{error:?}").contains("at most 100"), "{error:?}");
+    }
 }

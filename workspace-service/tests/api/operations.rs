@@ -511,3 +511,51 @@ async fn the_health_subcommand_passes_a_serving_service_and_fails_a_missing_one(
         "{missing:?}"
     );
 }
+
+/// The server's overall health ("").
+async fn health_of(addr: std::net::SocketAddr) -> i32 {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let channel = connect(&format!("http://{addr}")).await.unwrap();
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test]
+async fn the_service_is_not_ready_before_it_knows_the_revocations() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let stack = spawn_stack().await;
+    // With its auth-service: ready once the first snapshot is in.
+    let ready = crate::helpers::eventually(Duration::from_secs(10), || async {
+        health_of(stack.addr).await == ServingStatus::Serving as i32
+    })
+    .await;
+    assert!(ready);
+
+    // With no auth-service to tell it which sessions are revoked, a second
+    // instance serves calls (tokens it can check) but reports not ready.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let root = tempfile::tempdir().unwrap();
+    let mut config = workspace_service::Config::local(
+        &stack.workspace_database_url,
+        &nowhere,
+        &root.path().join("files"),
+    );
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics_addr = "127.0.0.1:0".parse().unwrap();
+    config.run_migrations = false;
+    let app = workspace_service::Application::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    assert_eq!(health_of(addr).await, ServingStatus::NotServing as i32);
+}

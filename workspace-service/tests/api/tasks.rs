@@ -516,3 +516,44 @@ async fn another_users_file_cannot_be_attached_to_a_task_or_a_conversation() {
         .into_inner();
     assert!(got.conversation.unwrap().file_ids.is_empty());
 }
+
+#[tokio::test]
+async fn a_user_holds_at_most_sixteen_watch_streams_and_a_closed_one_frees_its_place() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let bob = stack.user("bob@example.com").await;
+    let task = stack.create_task(&ada.token, "watch me", &[]).await;
+    let bobs = stack.create_task(&bob.token, "mine", &[]).await;
+    let watch = |token: String, task_id: String| {
+        let mut tasks = stack.tasks.clone();
+        async move {
+            tasks
+                .watch_task(authorized(&token, pb::WatchTaskRequest { task_id }))
+                .await
+        }
+    };
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        open.push(
+            watch(ada.token.clone(), task.task_id.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let status = watch(ada.token.clone(), task.task_id.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    // Another user is not affected.
+    watch(bob.token.clone(), bobs.task_id.clone())
+        .await
+        .unwrap();
+    // A stream the client drops gives its place back.
+    drop(open.pop());
+    let freed = crate::helpers::eventually(std::time::Duration::from_secs(10), || {
+        let call = watch(ada.token.clone(), task.task_id.clone());
+        async move { call.await.is_ok() }
+    })
+    .await;
+    assert!(freed, "the closed stream's place came back");
+}

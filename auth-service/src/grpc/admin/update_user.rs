@@ -1,4 +1,5 @@
-//! `UpdateUser`: activation and the superuser role. Deactivation revokes
+//! `UpdateUser`: activation and the superuser role. Deactivation and the
+//! removal of the superuser role (tokens carry it) revoke
 //! every session of the user in the same transaction.
 
 use diesel_async::AsyncConnection;
@@ -57,14 +58,23 @@ pub async fn update_user(
             } else if !before.is_active && after.is_active {
                 event(EventType::AccountActivated).record(conn).await?;
             }
-            if before.is_superuser != after.is_superuser {
-                let reason = if after.is_superuser {
-                    "superuser granted"
-                } else {
-                    "superuser removed"
-                };
+            if before.is_superuser && !after.is_superuser {
+                // Access tokens carry `is_superuser`: the demoted user's live
+                // ones would keep the role until they expire. Their sessions
+                // end; the user signs in again as a plain user.
+                let live = Session::unrevoked_ids_of_user(conn, user_id, None).await?;
+                let revoked =
+                    sessions::revoke(conn, state, &live, "superuser removed", now).await?;
                 event(EventType::RoleChanged)
-                    .reason(reason)
+                    .reason(format!(
+                        "superuser removed; {} sessions revoked",
+                        revoked.len()
+                    ))
+                    .record(conn)
+                    .await?;
+            } else if !before.is_superuser && after.is_superuser {
+                event(EventType::RoleChanged)
+                    .reason("superuser granted")
                     .record(conn)
                     .await?;
             }

@@ -11,7 +11,7 @@ mod list_tasks;
 mod retry_task;
 mod start_task;
 mod update_task;
-mod watch_task;
+pub(crate) mod watch_task;
 
 use std::collections::HashMap;
 

@@ -18,12 +18,25 @@ use crate::grpc::ids;
 
 pub type TaskStream = ReceiverStream<Result<pb::WatchTaskResponse, Status>>;
 
+/// Open streams one user may hold; more are RESOURCE_EXHAUSTED. Each holds
+/// a task of this process and a subscription to every task change.
+pub const MAX_STREAMS_PER_USER: usize = 16;
+
 pub async fn watch_task(
     state: &AppState,
     user_id: Uuid,
     request: pb::WatchTaskRequest,
 ) -> Result<TaskStream> {
     let id = ids::parse_resource("task", &request.task_id)?;
+    let slot = state
+        .watch_streams
+        .try_enter(user_id)
+        .ok_or_else(|| Error::Quota {
+            subject: "watch_streams",
+            description: format!(
+                "at most {MAX_STREAMS_PER_USER} WatchTask streams may be open at once; close one first"
+            ),
+        })?;
     // Subscribe before reading, so no change falls between the two.
     let mut notices = state.task_changes.subscribe();
     let first = load(state, id, user_id)
@@ -32,6 +45,8 @@ pub async fn watch_task(
     let (tx, rx) = mpsc::channel(16);
     let state = state.clone();
     tokio::spawn(async move {
+        // Given back when the stream ends, however it ends.
+        let _slot = slot;
         let drained = crate::app::drained(state.draining.clone());
         tokio::pin!(drained);
         let mut last = visible(&first.1);
@@ -57,6 +72,8 @@ pub async fn watch_task(
                     let _ = tx.send(Err(Status::unavailable("the service is shutting down"))).await;
                     return;
                 }
+                // The client went away: end now, not at the next change.
+                () = tx.closed() => return,
             };
             if !reload {
                 continue;
