@@ -23,11 +23,14 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       allow_header_conformance";
 
 /// The operations that end the session of the token they are called with:
-/// fuzzed last, with a token of their own.
-const SESSION_ENDING: [&str; 3] = [
+/// fuzzed last, with a token of their own. (schemathesis reuses ids it saw
+/// in responses: it finds the caller's own device in `GET /v1/auth/sessions`
+/// and revokes it, with the session.)
+const SESSION_ENDING: [&str; 4] = [
     "/v1/auth/logout",
     "/v1/auth/password",
     "/v1/auth/sessions/{session_id}",
+    "/v1/auth/devices/{device_id}",
 ];
 
 /// Runs schemathesis on `stack` as `token`, with `filter` selecting the
