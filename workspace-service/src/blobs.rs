@@ -49,18 +49,59 @@ pub struct SweepReport {
     pub unreferenced: usize,
 }
 
-/// Removes what crashes and cancellations left behind.
+/// Objects looked at per page of a sweep: one query for their rows.
+const SWEEP_PAGE: usize = 1000;
+
+/// Removes what crashes and cancellations left behind, a page of
+/// [`SWEEP_PAGE`] stored objects at a time (one query for their rows per
+/// page, never the whole store in memory).
 pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
+    use futures::StreamExt;
     let mut report = SweepReport::default();
     let grace = chrono::Duration::from_std(state.config.storage_sweep_grace)?;
     let cutoff = state.clock.now() - grace;
-    let objects = state.blobs.list().await?;
-    let hashes: Vec<String> = objects.iter().filter_map(|o| o.sha256.clone()).collect();
+    let mut listing = state.blobs.objects();
+    loop {
+        let mut page = Vec::with_capacity(SWEEP_PAGE);
+        while page.len() < SWEEP_PAGE {
+            match listing.next().await {
+                Some(object) => page.push(object?),
+                None => break,
+            }
+        }
+        let last = page.len() < SWEEP_PAGE;
+        sweep_page(state, &page, cutoff, &mut report).await?;
+        if last {
+            break;
+        }
+    }
+    drop(listing);
+    report.temporary += state.blobs.sweep_staging(cutoff).await?;
+    let unreferenced = {
+        let mut conn = state.pool.get().await?;
+        files::unreferenced(&mut conn, 1000).await?
+    };
+    for sha256 in unreferenced {
+        if free_if_unreferenced(state, &sha256).await? {
+            report.unreferenced += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes the temporary and orphaned objects of `page` older than `cutoff`.
+async fn sweep_page(
+    state: &AppState,
+    page: &[crate::storage::StoredObject],
+    cutoff: chrono::DateTime<chrono::Utc>,
+    report: &mut SweepReport,
+) -> anyhow::Result<()> {
+    let hashes: Vec<String> = page.iter().filter_map(|o| o.sha256.clone()).collect();
     let known = {
         let mut conn = state.pool.get().await?;
         files::known_blobs(&mut conn, &hashes).await?
     };
-    for object in objects.iter().filter(|o| o.last_modified < cutoff) {
+    for object in page.iter().filter(|o| o.last_modified < cutoff) {
         match &object.sha256 {
             None => {
                 state.blobs.delete(&object.path).await?;
@@ -83,17 +124,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
             Some(_) => {}
         }
     }
-    report.temporary += state.blobs.sweep_staging(cutoff).await?;
-    let unreferenced = {
-        let mut conn = state.pool.get().await?;
-        files::unreferenced(&mut conn, 1000).await?
-    };
-    for sha256 in unreferenced {
-        if free_if_unreferenced(state, &sha256).await? {
-            report.unreferenced += 1;
-        }
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// Sweeps every `interval` until the service drains.

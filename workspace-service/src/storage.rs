@@ -178,22 +178,38 @@ impl BlobStore {
 
     /// Every object under `tmp/` and `blobs/`.
     pub async fn list(&self) -> anyhow::Result<Vec<StoredObject>> {
-        let mut objects = Vec::new();
-        for prefix in ["tmp", "blobs"] {
-            let mut listing = self.store.list(Some(&Path::from(prefix)));
-            while let Some(meta) = listing.next().await {
-                let meta = meta?;
-                let sha256 = (prefix == "blobs")
-                    .then(|| meta.location.filename().map(str::to_owned))
-                    .flatten();
-                objects.push(StoredObject {
-                    path: meta.location,
-                    sha256,
-                    last_modified: meta.last_modified,
-                });
-            }
-        }
-        Ok(objects)
+        self.objects().try_collect().await
+    }
+
+    /// Every stored object (temporary uploads, then contents) as a stream,
+    /// listed a page at a time by the backend: a sweep never holds the
+    /// whole listing.
+    pub fn objects(&self) -> BoxStream<'_, anyhow::Result<StoredObject>> {
+        futures::stream::iter(["tmp", "blobs"])
+            .flat_map(move |prefix| {
+                self.store
+                    .list(Some(&Path::from(prefix)))
+                    // Deleted while being listed (the sweep deletes as it
+                    // goes, uploads are cancelled): nothing to sweep.
+                    .filter(|meta| {
+                        futures::future::ready(!matches!(
+                            meta,
+                            Err(object_store::Error::NotFound { .. })
+                        ))
+                    })
+                    .map(move |meta| {
+                        let meta = meta?;
+                        let sha256 = (prefix == "blobs")
+                            .then(|| meta.location.filename().map(str::to_owned))
+                            .flatten();
+                        Ok(StoredObject {
+                            path: meta.location,
+                            sha256,
+                            last_modified: meta.last_modified,
+                        })
+                    })
+            })
+            .boxed()
     }
 }
 

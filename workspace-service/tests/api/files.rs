@@ -378,3 +378,29 @@ async fn a_256_mib_upload_streams_with_bounded_memory() {
     let stored = stack.stored("blobs");
     assert_eq!(std::fs::metadata(&stored[0]).unwrap().len(), TOTAL as u64);
 }
+
+#[tokio::test]
+async fn a_sweep_goes_through_more_orphans_than_one_page_and_keeps_what_is_referenced() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let kept = stack
+        .upload(&ada.token, "kept.csv", vec![b"kept".to_vec()])
+        .await
+        .unwrap();
+    // 2,500 orphans in 16 directories: three pages of the listing, deleted
+    // while it goes on.
+    for i in 0..2_500u32 {
+        let sha256 = format!("{:02x}{:062x}", i % 16, i);
+        let dir = stack.storage_dir.join(format!("blobs/{}", &sha256[..2]));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(&sha256), b"orphan").unwrap();
+    }
+    stack.clock.advance(chrono::Duration::hours(2));
+    let report = workspace_service::blobs::sweep(&stack.state).await.unwrap();
+    assert_eq!(report.orphan_objects, 2_500);
+    assert_eq!(stack.stored("blobs").len(), 1);
+    assert_eq!(
+        stack.download(&ada.token, &kept.file_id).await.unwrap().1,
+        b"kept"
+    );
+}
