@@ -375,6 +375,15 @@ mod tests {
     }
 
     #[test]
+    fn a_misconfigured_ingress_is_warned_of_once_a_minute_not_once_a_request() {
+        let warned = Warned::default();
+        assert!(warned.now());
+        for _ in 0..1000 {
+            assert!(!warned.now());
+        }
+    }
+
+    #[test]
     fn a_slot_is_given_back_when_its_request_ends() {
         let in_progress = InProgress::new(2);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
