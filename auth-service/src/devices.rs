@@ -57,8 +57,11 @@ pub async fn remember(
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Uuid, String)> {
     let expires_at = now + chrono::Duration::from_std(state.config.device_token_ttl)?;
-    if let Some((device, token)) = known {
-        Device::touch(conn, device.id, now, expires_at).await?;
+    // Revoked since it was recognised (RevokeDevice raced this sign-in):
+    // the session goes to a new device, not to the revoked one.
+    if let Some((device, token)) = known
+        && Device::touch(conn, device.id, now, expires_at).await?
+    {
         return Ok((device.id, token.trim().to_owned()));
     }
     let (token, hash) = tokens::new_secret();

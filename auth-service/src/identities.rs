@@ -41,6 +41,29 @@ pub async fn verify_oidc(
     let now = state.clock.now();
     let nonce = Some(nonce.trim()).filter(|n| !n.is_empty());
     let server_nonce = state.oidc.requires_nonce(provider)?;
+    // Refused tokens are counted per address (IPv6: per /64) before they
+    // are checked, like failed logins: a flood of them is cut off, and then
+    // costs no key fetch and no audit row each.
+    let limit =
+        crate::db::throttle::Limit::login(&state.config, state.config.login_max_failures_per_ip)?;
+    let subject = client
+        .ip_address
+        .as_deref()
+        .map(|ip| format!("oidc:{}", crate::db::throttle::address_subject(ip)));
+    if let Some(subject) = &subject {
+        let mut conn = state.pool.get().await?;
+        if let crate::db::throttle::Counted::Refused { until, first } =
+            crate::db::throttle::count_attempt(&mut conn, subject, now, limit).await?
+        {
+            drop(conn);
+            if first {
+                record_failure(state, provider, None, client, "locked").await?;
+            }
+            return Err(Error::TooManyAttempts(
+                (until - now).to_std().unwrap_or_default(),
+            ));
+        }
+    }
     // The nonce's own signature first: garbage costs no key fetch.
     let expires = match (server_nonce, nonce) {
         (true, Some(nonce)) => {
@@ -51,7 +74,16 @@ pub async fn verify_oidc(
         }
         _ => None,
     };
-    let claims = match state.oidc.verify(provider, id_token, nonce).await {
+    let verified = state.oidc.verify(provider, id_token, nonce).await;
+    // Only the client's mistakes count against its address (a bad nonce
+    // above stays counted too).
+    if let Some(subject) = &subject
+        && !matches!(verified, Err(OidcError::Invalid(_)))
+    {
+        let mut conn = state.pool.get().await?;
+        crate::db::throttle::undo(&mut conn, subject, limit.attempts).await?;
+    }
+    let claims = match verified {
         Ok(claims) => claims,
         Err(OidcError::UnknownProvider) => return Err(OidcError::UnknownProvider.into()),
         Err(e) => return fail(e).await,
@@ -150,11 +182,16 @@ pub async fn sign_in(
                                     Some(email) => User::find_by_email(conn, email).await?,
                                     None => None,
                                 };
+                                // Made by this provider: its first identity is
+                                // this provider's (not one its owner linked
+                                // later, whose provider's word on the email
+                                // must not open the account).
                                 let same_provider = match &linked {
                                     Some(user) => Identity::of_user(conn, user.id)
                                         .await?
                                         .iter()
-                                        .any(|i| i.provider == external.provider),
+                                        .min_by_key(|i| (i.created_at, i.id))
+                                        .is_some_and(|first| first.provider == external.provider),
                                     None => false,
                                 };
                                 let user = match linked {

@@ -41,6 +41,8 @@ pub struct AppState {
     pub(crate) upstreams: Upstreams,
     pub(crate) verifier: Verifier,
     pub(crate) limits: RateLimits,
+    /// The last readiness check and when it was made (see [`readyz`]).
+    readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<&'static str>)>>>,
 }
 
 /// A built gateway, bound to its port, not yet serving.
@@ -106,6 +108,7 @@ impl Application {
                 upstreams,
                 verifier,
                 limits: RateLimits::new(config_limits.0, config_limits.1),
+                readiness: Arc::default(),
             },
         })
     }
@@ -282,13 +285,9 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-async fn healthz() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"status": "ok"}))
-}
-
-/// Ready when both services answer their gRPC health check and the token
-/// verifier has its first revocation snapshot.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// What is not ready: the services whose health check fails, and
+/// `revocations` before the verifier's first snapshot.
+async fn check_readiness(state: &AppState) -> Vec<&'static str> {
     let mut down = Vec::new();
     for name in ["auth", "workspace"] {
         let serving = match state.upstreams.channel(name) {
@@ -313,6 +312,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if !state.verifier.is_ready() {
         down.push("revocations");
     }
+    down
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when both services answer their gRPC health check and the token
+/// verifier has its first revocation snapshot. Outside every cap, so the
+/// answer is kept for a second and made by one request at a time: a flood
+/// of probes costs the services two health calls a second, not two each.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut cached = state.readiness.lock().await;
+    let down = match cached.as_ref() {
+        Some((at, down)) if at.elapsed() < Duration::from_secs(1) => down.clone(),
+        _ => {
+            let down = check_readiness(&state).await;
+            *cached = Some((std::time::Instant::now(), down.clone()));
+            down
+        }
+    };
+    drop(cached);
     if down.is_empty() {
         axum::Json(serde_json::json!({"status": "ready"})).into_response()
     } else {

@@ -114,6 +114,36 @@ impl InProgress {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A response body that holds its request's [`Slot`] until it ends or is
+    /// dropped.
+    struct Holding {
+        #[pin]
+        body: axum::body::Body,
+        _slot: Slot,
+    }
+}
+
+impl http_body::Body for Holding {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// At most one warning a minute for one kind of event.
 #[derive(Clone, Default)]
 pub struct Warned(Arc<AtomicU64>);
@@ -254,8 +284,14 @@ pub async fn protect(
         Ok(slot) => {
             request.extensions_mut().insert(ClientIp(ip));
             let response = next.run(request).await;
-            drop(slot);
-            response
+            // Held until the response body ends (a download, an event
+            // stream), not only until its head is sent.
+            match slot {
+                Some(slot) => {
+                    response.map(|body| axum::body::Body::new(Holding { body, _slot: slot }))
+                }
+                None => response,
+            }
         }
     }
 }
@@ -381,6 +417,21 @@ mod tests {
         for _ in 0..1000 {
             assert!(!warned.now());
         }
+    }
+
+    #[test]
+    fn a_response_body_holds_its_slot_until_it_is_done() {
+        let in_progress = InProgress::new(1);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let slot = in_progress.enter(ip).unwrap().unwrap();
+        // A download or an event stream: its body still being sent.
+        let body = axum::body::Body::new(Holding {
+            body: axum::body::Body::from("still streaming"),
+            _slot: slot,
+        });
+        assert!(in_progress.enter(ip).is_err(), "the body holds the slot");
+        drop(body);
+        assert!(in_progress.enter(ip).is_ok());
     }
 
     #[test]

@@ -115,7 +115,17 @@ pub async fn upload(
                         multer::Constraints::new().size_limit(limits),
                     );
                     let idle = state.config.idle_timeout;
+                    // The parts before the file are few and short: a client
+                    // cannot hold the slot by sending part after part.
+                    let mut parts = 0;
                     loop {
+                        parts += 1;
+                        if parts > MAX_FORM_PARTS {
+                            return Err(ApiError::bad_field(
+                                "body",
+                                format!("at most {MAX_FORM_PARTS} parts may come before the file"),
+                            ));
+                        }
                         let field = tokio::time::timeout(idle, form.next_field())
                             .await
                             .map_err(|_| ApiError::body_timeout(idle))?
@@ -464,6 +474,9 @@ fn body_error(error: &axum::Error) -> ApiError {
 fn multipart_error(error: multer::Error) -> ApiError {
     ApiError::bad_field("body", format!("bad multipart/form-data: {error}"))
 }
+
+/// Most multipart parts before the file (each a short metadata field).
+const MAX_FORM_PARTS: usize = 16;
 
 /// The slowest an upload may come: after a grace (the idle timeout), at
 /// least `rate` bytes a second on average since it started, so a client

@@ -81,21 +81,28 @@ impl Device {
             .await
     }
 
-    /// Records a sign-in from the device at `at`; it now lasts until `expires_at`.
+    /// Records a sign-in from the device at `at` if it is still live; it
+    /// then lasts until `expires_at`. False when it was revoked (or expired)
+    /// meanwhile: the update waits for a revocation in progress to commit.
     pub async fn touch(
         conn: &mut AsyncPgConnection,
         id: Uuid,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> QueryResult<()> {
-        diesel::update(devices::table.find(id))
-            .set((
-                devices::last_used_at.eq(at),
-                devices::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await
-            .map(drop)
+    ) -> QueryResult<bool> {
+        diesel::update(
+            devices::table
+                .filter(devices::id.eq(id))
+                .filter(devices::revoked_at.is_null())
+                .filter(devices::expires_at.gt(at)),
+        )
+        .set((
+            devices::last_used_at.eq(at),
+            devices::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
     }
 
     /// Revokes the user's device `id` if it is live; false when there is no

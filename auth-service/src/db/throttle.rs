@@ -16,6 +16,18 @@ pub struct Limit {
     pub lockout: Duration,
 }
 
+impl Limit {
+    /// `attempts` within the login window (`LOGIN_FAILURE_WINDOW_SECS`), then
+    /// the login lockout (`LOGIN_LOCKOUT_SECS`).
+    pub fn login(config: &crate::config::Config, attempts: i32) -> anyhow::Result<Self> {
+        Ok(Self {
+            attempts,
+            window: Duration::from_std(config.login_failure_window)?,
+            lockout: Duration::from_std(config.login_lockout)?,
+        })
+    }
+}
+
 /// What counting an attempt decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {

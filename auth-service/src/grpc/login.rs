@@ -202,12 +202,7 @@ struct Counters {
 
 /// The login window and lockout with `attempts` allowed.
 pub(super) fn limit(state: &AppState, attempts: i32) -> Result<throttle::Limit> {
-    let duration = |d| chrono::Duration::from_std(d).map_err(anyhow::Error::from);
-    Ok(throttle::Limit {
-        attempts,
-        window: duration(state.config.login_failure_window)?,
-        lockout: duration(state.config.login_lockout)?,
-    })
+    Ok(throttle::Limit::login(&state.config, attempts)?)
 }
 
 impl Counters {

@@ -10,8 +10,9 @@
 //! allowed audience), `azp` (the client id, required when `aud` has several
 //! values), `exp`, `iat` and the nonce are checked (see [`nonce`]: issued by
 //! the server and good once, unless a provider is configured not to require
-//! one). Only ID tokens are taken: a token typed `at+jwt`, or carrying the
-//! `scp` or `token_use: access` of an access token, is refused. Works with
+//! one). Only ID tokens are taken: a token typed `at+jwt`, or carrying what
+//! access tokens carry (`scp`, `scope`, `token_use: access`, Keycloak's
+//! `typ: Bearer`), is refused. Works with
 //! Entra ID (Azure AD), Keycloak, Google and any standard provider.
 
 pub mod fake;
@@ -83,6 +84,13 @@ pub struct IdClaims {
     /// Cognito says `id` or `access`.
     #[serde(default)]
     token_use: Option<String>,
+    /// Keycloak says `ID` in ID tokens and `Bearer` in access tokens.
+    #[serde(default)]
+    typ: Option<String>,
+    /// OAuth scopes: access tokens carry them (Keycloak, Auth0, Okta), ID
+    /// tokens do not.
+    #[serde(default)]
+    scope: Option<serde_json::Value>,
 }
 
 impl IdClaims {
@@ -231,7 +239,14 @@ impl OidcProviders {
         if claims.iat > now + LEEWAY_SECS {
             return Err(OidcError::Invalid("issued in the future"));
         }
-        if claims.scp.is_some() || claims.token_use.as_deref().is_some_and(|u| u != "id") {
+        if claims.scp.is_some()
+            || claims.scope.is_some()
+            || claims.token_use.as_deref().is_some_and(|u| u != "id")
+            || claims
+                .typ
+                .as_deref()
+                .is_some_and(|t| !t.eq_ignore_ascii_case("id"))
+        {
             return Err(OidcError::Invalid("an access token, not an ID token"));
         }
         // OpenID Connect Core 3.1.3.7: with several audiences, `azp` says

@@ -144,7 +144,8 @@ async fn a_verified_email_links_only_provider_made_accounts_and_an_unverified_on
         .user
         .unwrap();
     assert_eq!(second.user_id, first.user_id, "linked by verified email");
-    // Another provider's word on the same email does not open it.
+    // Another provider's word on the same email does not open it, not even
+    // one whose identity the owner linked later (checked below).
     let status = sign_in_at(
         &app,
         &fake,
@@ -252,6 +253,18 @@ async fn every_bad_id_token_is_refused_and_audited() {
         (
             "a Cognito access token",
             fake.sign(&with(good.clone(), "token_use", json!("access"))),
+        ),
+        (
+            "a Keycloak access token",
+            fake.sign(&with(
+                with(good.clone(), "typ", json!("Bearer")),
+                "scope",
+                json!("openid email"),
+            )),
+        ),
+        (
+            "an access token with scopes",
+            fake.sign(&with(good.clone(), "scope", json!("openid profile"))),
         ),
         ("an RFC 9068 access token", {
             let mut header = Header::new(Algorithm::EdDSA);
@@ -452,6 +465,29 @@ async fn a_signed_in_user_links_and_unlinks_another_provider_and_nobody_else_can
         "email_verified",
         json!(true),
     );
+    // Not from a session older than 10 minutes (a stolen token's).
+    let stale = app.signed_in_pair("stale@example.com").await;
+    app.count(&format!(
+        "WITH aged AS (UPDATE sessions SET created_at = created_at - interval '11 minutes' \
+         WHERE id = '{}' RETURNING 1) SELECT count(*) FROM aged",
+        stale.session_id
+    ))
+    .await;
+    let nonce = start(&app, "corp").await;
+    let stale_link = app
+        .auth
+        .clone()
+        .link_identity(crate::helpers::authorized(
+            &stale.access_token,
+            pb::LinkIdentityRequest {
+                provider: "corp".into(),
+                id_token: fake.sign(&with(fake.claims("s-1", CLIENT_ID), "nonce", json!(nonce))),
+                nonce,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale_link.code(), Code::FailedPrecondition);
     // Grace links her corp identity...
     let nonce = start(&app, "corp").await;
     let token = fake.sign(&with(verified.clone(), "nonce", json!(nonce)));
@@ -543,5 +579,78 @@ async fn a_signed_in_user_links_and_unlinks_another_provider_and_nobody_else_can
         )
         .await,
         2
+    );
+}
+
+#[tokio::test]
+async fn a_provider_the_owner_linked_later_cannot_open_the_account_by_email() {
+    let (app, fake) = spawn().await;
+    let verified = |sub: &str, email: &str| {
+        with(
+            with(fake.claims(sub, CLIENT_ID), "email", json!(email)),
+            "email_verified",
+            json!(true),
+        )
+    };
+    // Google made Ann's account; she linked her corp identity.
+    let ann = sign_in_at(
+        &app,
+        &fake,
+        "google",
+        KeyKind::Es256,
+        verified("g-ann", "ann@example.com"),
+    )
+    .await
+    .unwrap();
+    let nonce = start(&app, "corp").await;
+    let token = fake.sign(&with(
+        verified("corp-ann", "ann@corp.example"),
+        "nonce",
+        json!(nonce),
+    ));
+    app.auth
+        .clone()
+        .link_identity(crate::helpers::authorized(
+            &ann.access_token,
+            pb::LinkIdentityRequest {
+                provider: "corp".into(),
+                id_token: token,
+                nonce,
+            },
+        ))
+        .await
+        .unwrap();
+    // Mallory at corp claims Ann's email: refused, nothing linked.
+    let status = sign_in(&app, &fake, verified("corp-mallory", "ann@example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM external_identities WHERE subject = 'corp-mallory'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn refused_id_tokens_from_one_address_are_cut_off_and_audited_once_per_lock() {
+    let (app, fake) = spawn().await;
+    for _ in 0..50 {
+        let status = login(&app, "not-a-token", "not-a-nonce").await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    // The 51st, even a good one, is refused without a check.
+    let status = sign_in(&app, &fake, fake.claims("employee-1", CLIENT_ID))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    for _ in 0..20 {
+        login(&app, "not-a-token", "").await.unwrap_err();
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE provider = 'corp'")
+            .await,
+        51,
+        "50 refusals and one lock"
     );
 }
