@@ -42,8 +42,11 @@ pub struct AppState {
     pub(crate) verifier: Verifier,
     pub(crate) limits: RateLimits,
     /// The last readiness check and when it was made (see [`readyz`]).
-    readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<&'static str>)>>>,
+    readiness: Arc<tokio::sync::Mutex<Option<Readiness>>>,
 }
+
+/// When readiness was checked, and what was not ready then.
+type Readiness = (std::time::Instant, Vec<&'static str>);
 
 /// A built gateway, bound to its port, not yet serving.
 pub struct Application {
