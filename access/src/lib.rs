@@ -12,5 +12,5 @@ mod verifier;
 
 pub use claims::{Claims, TokenType};
 pub use layer::{AccessLayer, AccessService, authorize, caller};
-pub use revocations::{RevocationList, spawn_revocation_watcher};
+pub use revocations::{RevocationList, spawn_revocation_watcher, spawn_revocation_watcher_with};
 pub use verifier::{GrpcKeySource, KeySource, Verifier, VerifierSettings, VerifyError};

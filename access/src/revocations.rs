@@ -113,6 +113,15 @@ impl RevocationList {
 /// each connection with the revocations still relevant, so nothing revoked
 /// while disconnected is missed.
 pub fn spawn_revocation_watcher(channel: Channel, list: RevocationList) -> JoinHandle<()> {
+    spawn_revocation_watcher_with(channel, list, SILENCE)
+}
+
+/// [`spawn_revocation_watcher`], taking a stream for dead after `silence`.
+pub fn spawn_revocation_watcher_with(
+    channel: Channel,
+    list: RevocationList,
+    silence: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut client = AuthServiceClient::new(channel);
         let mut backoff = Duration::from_millis(100);
@@ -121,9 +130,9 @@ pub fn spawn_revocation_watcher(channel: Channel, list: RevocationList) -> JoinH
                 Ok(response) => {
                     let mut stream = response.into_inner();
                     loop {
-                        let Ok(next) = tokio::time::timeout(SILENCE, stream.message()).await else {
+                        let Ok(next) = tokio::time::timeout(silence, stream.message()).await else {
                             tracing::warn!(
-                                silence = ?SILENCE,
+                                ?silence,
                                 "the revocation stream went silent; reconnecting"
                             );
                             break;
