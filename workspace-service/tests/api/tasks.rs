@@ -336,7 +336,7 @@ async fn a_task_exports_as_json_and_markdown() {
     );
     assert!(text.contains("- Status: completed"));
     assert!(text.contains("## Query\n\nsum column B"));
-    assert!(text.contains("| 销售\\|数据.csv | 4 |"), "{text}");
+    assert!(text.contains("| 销售\\|数据\\.csv | 4 |"), "{text}");
     assert!(text.contains("\"total\": 3"));
 }
 
