@@ -74,24 +74,25 @@ fn oidc_providers<S: Source>(
                 format!("{name:?}: names are lower-case letters, digits and -"),
             ));
         }
-        let prefix = format!("OIDC_{}", name.to_uppercase().replace('-', "_"));
-        let issuer = env.required(&format!("{prefix}_ISSUER"))?;
+        // The provider's variables: OIDC_<NAME>_ISSUER and so on.
+        let upper = name.to_uppercase().replace('-', "_");
+        let issuer = env.required(&format!("OIDC_{upper}_ISSUER"))?;
         let url = reqwest::Url::parse(&issuer)
-            .map_err(|_| ConfigError::new(&format!("{prefix}_ISSUER"), "is not a URL"))?;
+            .map_err(|_| ConfigError::new(&format!("OIDC_{upper}_ISSUER"), "is not a URL"))?;
         let loopback = url.scheme() == "http"
             && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if url.scheme() != "https" && !loopback {
             return Err(ConfigError::new(
-                &format!("{prefix}_ISSUER"),
+                &format!("OIDC_{upper}_ISSUER"),
                 "must be an https URL",
             ));
         }
         providers.push(crate::oidc::OidcProviderConfig {
             name,
             issuer,
-            client_id: env.required(&format!("{prefix}_CLIENT_ID"))?,
-            audiences: list(env.string(&format!("{prefix}_AUDIENCES"), "")),
-            require_nonce: env.flag(&format!("{prefix}_REQUIRE_NONCE"), true)?,
+            client_id: env.required(&format!("OIDC_{upper}_CLIENT_ID"))?,
+            audiences: list(env.string(&format!("OIDC_{upper}_AUDIENCES"), "")),
+            require_nonce: env.flag(&format!("OIDC_{upper}_REQUIRE_NONCE"), true)?,
         });
     }
     Ok(providers)

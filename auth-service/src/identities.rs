@@ -12,7 +12,8 @@
 //! them all). Attaching another provider is the owner's act, signed in:
 //! `LinkIdentity`.
 
-use diesel_async::AsyncConnection;
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
@@ -116,6 +117,112 @@ pub struct External<'a> {
     pub sealed_secret: Option<Vec<u8>>,
 }
 
+/// The account of a linked identity, its sign-in recorded on the identity;
+/// `None` when the account is deactivated.
+async fn returning(
+    conn: &mut AsyncPgConnection,
+    identity: &Identity,
+    external: &External<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<User>> {
+    let user = User::find(conn, identity.user_id)
+        .await?
+        .ok_or(Error::Unavailable("the account is being changed"))?;
+    if !user.is_active {
+        return Ok(None);
+    }
+    Identity::record_login(
+        conn,
+        identity.id,
+        external.union_id.or(identity.union_id.as_deref()),
+        external
+            .sealed_secret
+            .as_deref()
+            .or(identity.secret.as_deref()),
+        now,
+    )
+    .await?;
+    Ok(Some(user))
+}
+
+/// The first sign-in of a subject: links it to the account the same
+/// provider made with its verified email, or makes a new account; `None`
+/// when that account is deactivated. `Unavailable("retry")` when a
+/// concurrent first sign-in got there first.
+async fn first_sign_in(
+    conn: &mut AsyncPgConnection,
+    external: &External<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<User>> {
+    let linked = match external.verified_email {
+        Some(email) => User::find_by_email(conn, email).await?,
+        None => None,
+    };
+    // Made by this provider: its first identity is this provider's (not one
+    // its owner linked later, whose provider's word on the email must not
+    // open the account).
+    let same_provider = match &linked {
+        Some(user) => Identity::of_user(conn, user.id)
+            .await?
+            .iter()
+            .min_by_key(|i| (i.created_at, i.id))
+            .is_some_and(|first| first.provider == external.provider),
+        None => false,
+    };
+    let user = match linked {
+        // An account someone made with a password (or an administrator) is
+        // not taken over by whoever shows the same email at a provider: its
+        // owner signs in with the password. Only accounts the same provider
+        // made link.
+        Some(user) if user.password_hash.is_some() || user.is_superuser || !same_provider => {
+            return Err(Error::AlreadyExists {
+                field: "email",
+                description: "an account with this email exists: \
+                    sign in to it, then link this provider"
+                    .into(),
+            });
+        }
+        Some(user) => user,
+        None => NewUser {
+            id: Uuid::now_v7(),
+            email: external.verified_email,
+            username: None,
+            password_hash: None,
+            full_name: external.name,
+            is_superuser: false,
+            created_at: now,
+        }
+        .insert(conn)
+        .await
+        .map_err(|e| match crate::db::unique_violation(&e) {
+            // The same email made by a concurrent first sign-in: try again,
+            // to link.
+            Some("users_email_key") => Error::Unavailable("retry"),
+            _ => e.into(),
+        })?,
+    };
+    if !user.is_active {
+        // Never link to a deactivated account.
+        return Ok(None);
+    }
+    let identity = Identity {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        provider: external.provider.to_owned(),
+        subject: external.subject.to_owned(),
+        union_id: external.union_id.map(str::to_owned),
+        email: external.verified_email.map(str::to_owned),
+        secret: external.sealed_secret.clone(),
+        created_at: now,
+        last_login_at: now,
+    };
+    if identity.insert(conn).await?.is_none() {
+        // Linked by a concurrent sign-in: undo, try again.
+        return Err(Error::Unavailable("retry"));
+    }
+    Ok(Some(user))
+}
+
 /// Records a failed external sign-in.
 pub async fn record_failure(
     state: &AppState,
@@ -153,116 +260,16 @@ pub async fn sign_in(
         let outcome = conn
             .transaction(
                 async |conn| -> Result<Option<(User, sessions::IssuedRefresh)>> {
-                    let user =
-                        match Identity::find_for_update(conn, external.provider, external.subject)
-                            .await?
-                        {
-                            Some(identity) => {
-                                let user = User::find(conn, identity.user_id)
-                                    .await?
-                                    .ok_or(Error::Unavailable("the account is being changed"))?;
-                                if !user.is_active {
-                                    return Ok(None);
-                                }
-                                Identity::record_login(
-                                    conn,
-                                    identity.id,
-                                    external.union_id.or(identity.union_id.as_deref()),
-                                    external
-                                        .sealed_secret
-                                        .as_deref()
-                                        .or(identity.secret.as_deref()),
-                                    now,
-                                )
-                                .await?;
-                                user
-                            }
-                            None => {
-                                let linked = match external.verified_email {
-                                    Some(email) => User::find_by_email(conn, email).await?,
-                                    None => None,
-                                };
-                                // Made by this provider: its first identity is
-                                // this provider's (not one its owner linked
-                                // later, whose provider's word on the email
-                                // must not open the account).
-                                let same_provider = match &linked {
-                                    Some(user) => Identity::of_user(conn, user.id)
-                                        .await?
-                                        .iter()
-                                        .min_by_key(|i| (i.created_at, i.id))
-                                        .is_some_and(|first| first.provider == external.provider),
-                                    None => false,
-                                };
-                                let user = match linked {
-                                    // An account someone made with a password
-                                    // (or an administrator) is not taken over
-                                    // by whoever shows the same email at a
-                                    // provider: its owner signs in with the
-                                    // password. Only accounts the same
-                                    // provider made link.
-                                    Some(user)
-                                        if user.password_hash.is_some()
-                                            || user.is_superuser
-                                            || !same_provider =>
-                                    {
-                                        return Err(Error::AlreadyExists {
-                                            field: "email",
-                                            description: "an account with this email exists: \
-                                                sign in to it, then link this provider"
-                                                .into(),
-                                        });
-                                    }
-                                    Some(user) => user,
-                                    None => {
-                                        NewUser {
-                                            id: Uuid::now_v7(),
-                                            email: external.verified_email,
-                                            username: None,
-                                            password_hash: None,
-                                            full_name: external.name,
-                                            is_superuser: false,
-                                            created_at: now,
-                                        }
-                                        .insert(conn)
-                                        .await
-                                        .map_err(|e| {
-                                            match crate::db::unique_violation(&e) {
-                                                // The same email made by a concurrent
-                                                // first sign-in: try again, to link.
-                                                Some("users_email_key") => {
-                                                    Error::Unavailable("retry")
-                                                }
-                                                _ => e.into(),
-                                            }
-                                        })?
-                                    }
-                                };
-                                if !user.is_active {
-                                    // Never link to a deactivated account.
-                                    return Ok(None);
-                                }
-                                let identity = Identity {
-                                    id: Uuid::now_v7(),
-                                    user_id: user.id,
-                                    provider: external.provider.to_owned(),
-                                    subject: external.subject.to_owned(),
-                                    union_id: external.union_id.map(str::to_owned),
-                                    email: external.verified_email.map(str::to_owned),
-                                    secret: external.sealed_secret.clone(),
-                                    created_at: now,
-                                    last_login_at: now,
-                                };
-                                if identity.insert(conn).await?.is_none() {
-                                    // Linked by a concurrent sign-in: undo, try again.
-                                    return Err(Error::Unavailable("retry"));
-                                }
-                                user
-                            }
-                        };
-                    if !user.is_active {
+                    let found =
+                        Identity::find_for_update(conn, external.provider, external.subject)
+                            .await?;
+                    let user = match found {
+                        Some(identity) => returning(conn, &identity, &external, now).await?,
+                        None => first_sign_in(conn, &external, now).await?,
+                    };
+                    let Some(user) = user else {
                         return Ok(None);
-                    }
+                    };
                     let refresh =
                         sessions::open(conn, state, &user, client, device_info, None, now).await?;
                     let user = User::record_login(conn, user.id, now).await?;

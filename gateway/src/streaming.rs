@@ -6,6 +6,7 @@
 //! takes it.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 
 use axum::body::Body;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -45,8 +46,7 @@ pub async fn upload(
     let Kind::Message(metadata_type) = metadata_field.kind() else {
         unreachable!("classified as a message field when the route was built");
     };
-    let mut metadata = transcode::query_message(&metadata_type, parts.uri.query())?;
-    let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+    let metadata = transcode::query_message(&metadata_type, parts.uri.query())?;
 
     let (sender, receiver) = mpsc::channel::<DynamicMessage>(2);
     // The request stream ends (END_STREAM) only once the whole body was sent:
@@ -61,158 +61,35 @@ pub async fn upload(
     .filter_map(|()| async { None::<DynamicMessage> });
     let mut request = tonic::Request::new(ReceiverStream::new(receiver).chain(tail));
     forward_headers(&parts.headers, client, request.metadata_mut());
-    let input = route.method.input();
     let call = state.upstreams.client_streaming(
         &route.upstream,
         &route.grpc_path,
         route.method.output(),
         request,
     );
-    let limit = state.config.upload_limit;
-    let message = |field: &FieldDescriptor, value: Value| {
+    let input = route.method.input();
+    let message = move |field: &FieldDescriptor, value: Value| {
         let mut message = DynamicMessage::new(input.clone());
         message.set_field(field, value);
         message
     };
-
     let pump = async {
         // Owned here, so the request stream ends when the body has been sent.
         let sender = sender;
-        let body = body.into_data_stream();
-        let multipart = content_type
-            .as_deref()
-            .filter(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
-        let mut bytes: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>> =
-            match multipart {
-                None => {
-                    fill_default(
-                        &mut metadata,
-                        &["mime_type", "content_type"],
-                        content_type.as_deref(),
-                    );
-                    fill_default(
-                        &mut metadata,
-                        &["filename"],
-                        header_str(&parts.headers, header::CONTENT_DISPOSITION)
-                            .as_deref()
-                            .and_then(disposition_filename)
-                            .as_deref(),
-                    );
-                    Box::pin(body.map(|r| r.map_err(|e| body_error(&e))))
-                }
-                Some(content_type) => {
-                    let boundary = multer::parse_boundary(content_type).map_err(|e| {
-                        ApiError::bad_field("body", format!("bad multipart/form-data: {e}"))
-                    })?;
-                    // Parts other than the file are short text (at most
-                    // 4 KiB); the file is checked against the limit below.
-                    let limits = multer::SizeLimit::new()
-                        .per_field(4096)
-                        .for_field("file", limit.saturating_add(1));
-                    let mut form = multer::Multipart::with_constraints(
-                        body,
-                        boundary,
-                        multer::Constraints::new().size_limit(limits),
-                    );
-                    let idle = state.config.idle_timeout;
-                    // The parts before the file are few and short: a client
-                    // cannot hold the slot by sending part after part.
-                    let mut parts = 0;
-                    loop {
-                        parts += 1;
-                        if parts > MAX_FORM_PARTS {
-                            return Err(ApiError::bad_field(
-                                "body",
-                                format!("at most {MAX_FORM_PARTS} parts may come before the file"),
-                            ));
-                        }
-                        let field = tokio::time::timeout(idle, form.next_field())
-                            .await
-                            .map_err(|_| ApiError::body_timeout(idle))?
-                            .map_err(multipart_error)?
-                            .ok_or_else(|| {
-                                ApiError::bad_field(
-                                    "file",
-                                    "the multipart body has no part named file",
-                                )
-                            })?;
-                        if field.name() == Some("file") {
-                            fill_default(&mut metadata, &["filename"], field.file_name());
-                            fill_default(
-                                &mut metadata,
-                                &["mime_type", "content_type"],
-                                field.content_type().map(|m| m.as_ref()),
-                            );
-                            break Box::pin(futures::stream::unfold(field, |mut field| async {
-                                match field.chunk().await {
-                                    Ok(Some(bytes)) => Some((Ok(bytes), field)),
-                                    Ok(None) => None,
-                                    Err(e) => Some((Err(multipart_error(e)), field)),
-                                }
-                            }));
-                        }
-                        // Other parts may set metadata fields by name.
-                        let name = field.name().unwrap_or_default().to_owned();
-                        let target = metadata_type
-                            .get_field_by_name(&name)
-                            .ok_or_else(|| ApiError::bad_field(&name, "unknown form field"))?;
-                        let text = tokio::time::timeout(idle, field.text())
-                            .await
-                            .map_err(|_| ApiError::body_timeout(idle))?
-                            .map_err(multipart_error)?;
-                        if matches!(target.kind(), Kind::String) && text.len() <= 4096 {
-                            metadata.set_field(&target, Value::String(text));
-                        } else {
-                            return Err(ApiError::bad_field(&name, "must be a short text field"));
-                        }
-                    }
-                }
-            };
-
-        let send = |message: DynamicMessage| {
-            let sender = sender.clone();
-            async move {
-                // The call ended (and answered) if the receiver is gone.
-                sender.send(message).await.is_ok()
-            }
-        };
-        if !send(message(metadata_field, Value::Message(metadata))).await {
+        let mut metadata = metadata;
+        let bytes = file_bytes(state, parts, &mut metadata, body).await?;
+        if sender
+            .send(message(metadata_field, Value::Message(metadata)))
+            .await
+            .is_err()
+        {
+            // The call ended (and answered) already.
             return Ok(());
         }
-        let mut buffer = BytesMut::new();
-        let mut total: u64 = 0;
-        let idle = state.config.idle_timeout;
-        let pace = Pace::new(state.config.upload_min_rate, idle);
-        loop {
-            let wait = pace.wait(total).map_or(idle, |left| left.min(idle));
-            let next = tokio::time::timeout(wait, bytes.next()).await;
-            let piece = match next {
-                Ok(Some(piece)) => piece,
-                Ok(None) => break,
-                Err(_) if wait < idle => return Err(pace.too_slow()),
-                Err(_) => return Err(ApiError::body_timeout(idle)),
-            };
-            let piece = piece?;
-            total += piece.len() as u64;
-            if total > limit {
-                return Err(ApiError::new(
-                    Code::InvalidArgument,
-                    format!("the file is larger than the limit of {limit} bytes"),
-                )
-                .with_http(StatusCode::PAYLOAD_TOO_LARGE));
-            }
-            buffer.extend_from_slice(&piece);
-            while buffer.len() >= CHUNK {
-                let chunk = buffer.split_to(CHUNK).freeze();
-                if !send(message(chunk_field, Value::Bytes(chunk))).await {
-                    return Ok(());
-                }
-            }
-        }
-        if !buffer.is_empty() {
-            send(message(chunk_field, Value::Bytes(buffer.freeze()))).await;
-        }
-        Ok(())
+        send_chunks(state, bytes, &sender, |chunk| {
+            message(chunk_field, Value::Bytes(chunk))
+        })
+        .await
     };
 
     // If the body fails (too large, cut off, malformed) the call is dropped
@@ -236,6 +113,153 @@ pub async fn upload(
         }
     })?;
     Ok(axum::Json(json_body(route, &response.into_inner())).into_response())
+}
+
+/// The bytes of an uploaded file, as they arrive.
+type FileBytes = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>>;
+
+/// The file in an upload's body: the raw body, named by its
+/// `Content-Type` and `Content-Disposition`, or the `file` part of a
+/// `multipart/form-data` body (see [`form_file`]). What the request
+/// names fills the metadata fields the query string left unset.
+async fn file_bytes(
+    state: &AppState,
+    parts: &Parts,
+    metadata: &mut DynamicMessage,
+    body: Body,
+) -> Result<FileBytes, ApiError> {
+    let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+    let body = body.into_data_stream();
+    let multipart = content_type
+        .as_deref()
+        .filter(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if let Some(content_type) = multipart {
+        return form_file(state, content_type, metadata, body).await;
+    }
+    fill_default(
+        metadata,
+        &["mime_type", "content_type"],
+        content_type.as_deref(),
+    );
+    let filename = header_str(&parts.headers, header::CONTENT_DISPOSITION)
+        .as_deref()
+        .and_then(disposition_filename);
+    fill_default(metadata, &["filename"], filename.as_deref());
+    Ok(Box::pin(body.map(|r| r.map_err(|e| body_error(&e)))))
+}
+
+/// The `file` part of a `multipart/form-data` body. The parts before it
+/// may set metadata fields by name; they are few (at most
+/// [`MAX_FORM_PARTS`]) and short (4 KiB), so a client cannot hold the slot
+/// by sending part after part.
+async fn form_file(
+    state: &AppState,
+    content_type: &str,
+    metadata: &mut DynamicMessage,
+    body: axum::body::BodyDataStream,
+) -> Result<FileBytes, ApiError> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| ApiError::bad_field("body", format!("bad multipart/form-data: {e}")))?;
+    // The file is checked against the limit as it streams (see
+    // `send_chunks`); one byte over is enough to tell.
+    let limits = multer::SizeLimit::new()
+        .per_field(4096)
+        .for_field("file", state.config.upload_limit.saturating_add(1));
+    let mut form = multer::Multipart::with_constraints(
+        body,
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+    let idle = state.config.idle_timeout;
+    for _ in 0..MAX_FORM_PARTS {
+        let field = tokio::time::timeout(idle, form.next_field())
+            .await
+            .map_err(|_| ApiError::body_timeout(idle))?
+            .map_err(multipart_error)?
+            .ok_or_else(|| {
+                ApiError::bad_field("file", "the multipart body has no part named file")
+            })?;
+        if field.name() == Some("file") {
+            fill_default(metadata, &["filename"], field.file_name());
+            fill_default(
+                metadata,
+                &["mime_type", "content_type"],
+                field.content_type().map(|m| m.as_ref()),
+            );
+            return Ok(Box::pin(futures::stream::unfold(
+                field,
+                |mut field| async {
+                    match field.chunk().await {
+                        Ok(Some(bytes)) => Some((Ok(bytes), field)),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(multipart_error(e)), field)),
+                    }
+                },
+            )));
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let target = metadata
+            .descriptor()
+            .get_field_by_name(&name)
+            .ok_or_else(|| ApiError::bad_field(&name, "unknown form field"))?;
+        let text = tokio::time::timeout(idle, field.text())
+            .await
+            .map_err(|_| ApiError::body_timeout(idle))?
+            .map_err(multipart_error)?;
+        if !matches!(target.kind(), Kind::String) || text.len() > 4096 {
+            return Err(ApiError::bad_field(&name, "must be a short text field"));
+        }
+        metadata.set_field(&target, Value::String(text));
+    }
+    Err(ApiError::bad_field(
+        "body",
+        format!("at most {MAX_FORM_PARTS} parts may come before the file"),
+    ))
+}
+
+/// Sends the file upstream in messages of [`CHUNK`] bytes, refusing it
+/// once it exceeds the upload limit, stalls for the idle timeout, or falls
+/// below the minimum rate. Returns early, and well, if the call ended.
+async fn send_chunks(
+    state: &AppState,
+    mut bytes: FileBytes,
+    sender: &mpsc::Sender<DynamicMessage>,
+    message: impl Fn(Bytes) -> DynamicMessage,
+) -> Result<(), ApiError> {
+    let limit = state.config.upload_limit;
+    let idle = state.config.idle_timeout;
+    let pace = Pace::new(state.config.upload_min_rate, idle);
+    let mut buffer = BytesMut::new();
+    let mut total: u64 = 0;
+    loop {
+        let wait = pace.wait(total).map_or(idle, |left| left.min(idle));
+        let piece = match tokio::time::timeout(wait, bytes.next()).await {
+            Ok(Some(piece)) => piece?,
+            Ok(None) => break,
+            Err(_) if wait < idle => return Err(pace.too_slow()),
+            Err(_) => return Err(ApiError::body_timeout(idle)),
+        };
+        total += piece.len() as u64;
+        if total > limit {
+            return Err(ApiError::new(
+                Code::InvalidArgument,
+                format!("the file is larger than the limit of {limit} bytes"),
+            )
+            .with_http(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        buffer.extend_from_slice(&piece);
+        while buffer.len() >= CHUNK {
+            let chunk = buffer.split_to(CHUNK).freeze();
+            if sender.send(message(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        // A closed call has answered; its answer says how it went.
+        let _ = sender.send(message(buffer.freeze())).await;
+    }
+    Ok(())
 }
 
 /// The JSON of a unary response: the whole message, or its `response_body`

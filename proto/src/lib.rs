@@ -11,6 +11,7 @@ use prost_reflect::{DescriptorPool, MethodDescriptor, Value};
 pub mod access {
     /// Version 1.
     pub mod v1 {
+        #![allow(clippy::too_many_lines)] // generated code
         tonic::include_proto!("access.v1");
     }
 }
@@ -19,6 +20,7 @@ pub mod access {
 pub mod auth {
     /// Version 1.
     pub mod v1 {
+        #![allow(clippy::too_many_lines)] // generated code
         tonic::include_proto!("auth.v1");
     }
 }
@@ -27,6 +29,7 @@ pub mod auth {
 pub mod workspace {
     /// Version 1.
     pub mod v1 {
+        #![allow(clippy::too_many_lines)] // generated code
         tonic::include_proto!("workspace.v1");
     }
 }
@@ -35,6 +38,7 @@ pub mod workspace {
 pub mod google {
     /// The `google.api` package.
     pub mod api {
+        #![allow(clippy::too_many_lines)] // generated code
         tonic::include_proto!("google.api");
     }
 }

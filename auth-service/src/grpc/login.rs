@@ -21,6 +21,7 @@ use proto::auth::v1 as pb;
 
 use crate::app::AppState;
 use crate::audit::{Event, EventType};
+use crate::db::devices::Device;
 use crate::db::throttle;
 use crate::db::users::User;
 use crate::devices;
@@ -67,37 +68,18 @@ pub async fn login(
         };
         let device =
             devices::recognise(&mut conn, &request.device_token, user.as_ref(), now).await?;
-        let account_limit = limit(state, state.config.login_max_failures)?;
-        let counters = match (&device, &user) {
-            // A known device answers for its own attempts only.
-            (Some(device), _) => Counters {
-                account: format!("device:{}", device.id),
-                address: None,
-                account_limit,
-                address_limit: account_limit,
-            },
-            (None, user) => Counters {
-                account: match user {
-                    Some(user) => format!("user:{}", user.id),
-                    None => format!("login:{login_name}"),
-                },
-                address: client.ip_address.as_deref().map(throttle::address_subject),
-                account_limit,
-                address_limit: limit(state, state.config.login_max_failures_per_ip)?,
-            },
-        };
+        let counters =
+            Counters::for_attempt(state, device.as_ref(), user.as_ref(), &login_name, &client)?;
         if let Some((until, first)) = counters.count(&mut conn, now).await? {
             // One audit row per lock, not one per refused attempt: refusing
             // costs no hashing, so a flood of them must not cost a write each.
             if first {
-                let mut event = Event::new(EventType::LoginFailed, now)
-                    .login_name(&login_name)
-                    .client(&client)
-                    .reason("locked");
-                if let Some(user) = &user {
-                    event = event.user(user.id);
-                }
-                event.record(&mut conn).await?;
+                let failure = Failure {
+                    login_name: &login_name,
+                    client: &client,
+                    now,
+                };
+                failure.record(&mut conn, user.as_ref(), "locked").await?;
             }
             let wait = (until - now).to_std().unwrap_or_default();
             return Err(Error::TooManyAttempts(wait));
@@ -131,14 +113,12 @@ pub async fn login(
                 Some(u) if u.password_hash.is_none() => "no_password",
                 Some(_) => "wrong_password",
             };
-            let mut event = Event::new(EventType::LoginFailed, now)
-                .login_name(&login_name)
-                .client(&client)
-                .reason(reason);
-            if let Some(user) = &user {
-                event = event.user(user.id);
-            }
-            event.record(&mut conn).await?;
+            let failure = Failure {
+                login_name: &login_name,
+                client: &client,
+                now,
+            };
+            failure.record(&mut conn, user.as_ref(), reason).await?;
             return Err(Error::Unauthenticated(BAD_CREDENTIALS));
         }
     };
@@ -148,12 +128,13 @@ pub async fn login(
     // for unknown devices.
     counters.succeeded(&mut conn).await?;
     if !user.is_active {
-        Event::new(EventType::LoginFailed, now)
-            .user(user.id)
-            .login_name(&login_name)
-            .client(&client)
-            .reason("account_deactivated")
-            .record(&mut conn)
+        let failure = Failure {
+            login_name: &login_name,
+            client: &client,
+            now,
+        };
+        failure
+            .record(&mut conn, Some(&user), "account_deactivated")
             .await?;
         return Err(Error::PermissionDenied("this account is deactivated"));
     }
@@ -192,6 +173,32 @@ pub async fn login(
     })
 }
 
+/// A refused sign-in, for the audit log.
+struct Failure<'a> {
+    login_name: &'a str,
+    client: &'a ClientInfo,
+    now: DateTime<Utc>,
+}
+
+impl Failure<'_> {
+    async fn record(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: Option<&User>,
+        reason: &'static str,
+    ) -> Result<()> {
+        let mut event = Event::new(EventType::LoginFailed, self.now)
+            .login_name(self.login_name)
+            .client(self.client)
+            .reason(reason);
+        if let Some(user) = user {
+            event = event.user(user.id);
+        }
+        event.record(conn).await?;
+        Ok(())
+    }
+}
+
 /// The attempt counters a sign-in is held to.
 struct Counters {
     account: String,
@@ -206,6 +213,36 @@ pub(super) fn limit(state: &AppState, attempts: i32) -> Result<throttle::Limit> 
 }
 
 impl Counters {
+    /// The counters for an attempt from `device` (when it presented a
+    /// known device token) on `user` (when the name exists).
+    fn for_attempt(
+        state: &AppState,
+        device: Option<&Device>,
+        user: Option<&User>,
+        login_name: &str,
+        client: &ClientInfo,
+    ) -> Result<Self> {
+        let account_limit = limit(state, state.config.login_max_failures)?;
+        Ok(match device {
+            // A known device answers for its own attempts only.
+            Some(device) => Counters {
+                account: format!("device:{}", device.id),
+                address: None,
+                account_limit,
+                address_limit: account_limit,
+            },
+            None => Counters {
+                account: match user {
+                    Some(user) => format!("user:{}", user.id),
+                    None => format!("login:{login_name}"),
+                },
+                address: client.ip_address.as_deref().map(throttle::address_subject),
+                account_limit,
+                address_limit: limit(state, state.config.login_max_failures_per_ip)?,
+            },
+        })
+    }
+
     /// Counts the attempt against the account, then the address; refused
     /// (with the end of the lock, and whether this is its first refusal)
     /// when either is locked, in which case the attempt is not counted

@@ -1,6 +1,9 @@
 //! Integration tests of the auth-service's gRPC API, each against its own
 //! fresh database in the throw-away PostgreSQL cluster.
 
+// Test code: an unwrap is the assertion, and a scenario reads top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod admin;
 mod audit;
 mod cleanup;

@@ -249,54 +249,8 @@ async fn crash_mid_upload(
     http: &reqwest::Client,
     user: &User,
 ) -> anyhow::Result<Outcome> {
-    // Uploads: paced 64 KiB chunks, so that some are always mid-body.
     let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
-    let uploads = {
-        let (http, gateway, token, attempts) = (
-            http.clone(),
-            stack.gateway.clone(),
-            user.token.clone(),
-            attempts.clone(),
-        );
-        Load::start(4, move |n| {
-            let (http, gateway, token, attempts) = (
-                http.clone(),
-                gateway.clone(),
-                token.clone(),
-                attempts.clone(),
-            );
-            async move {
-                let data = content(n);
-                let sha256 = sha256_hex(&data);
-                let chunks: Vec<Vec<u8>> = data.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
-                let body = futures::stream::iter(chunks).then(|chunk| async move {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    Ok::<_, std::io::Error>(chunk)
-                });
-                let response = http
-                    .post(format!("{gateway}/v1/files"))
-                    .query(&[("filename", format!("upload-{n}.bin"))])
-                    .bearer_auth(&token)
-                    .body(reqwest::Body::wrap_stream(body))
-                    .send()
-                    .await;
-                let result = match response {
-                    Ok(r) if r.status().is_success() => match r.json::<Value>().await {
-                        Ok(file) => Ok(file["file"]["file_id"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned()),
-                        Err(e) => Err(format!("transport: {e}")),
-                    },
-                    Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-                    Err(e) => Err(format!("transport: {e}")),
-                };
-                let answer = result.clone().map(drop);
-                attempts.lock().await.push((sha256, result));
-                answer
-            }
-        })
-    };
+    let uploads = paced_uploads(http, &stack.gateway, &user.token, &attempts);
     let turns = {
         let (http, url, token) = (
             http.clone(),
@@ -377,42 +331,10 @@ async fn crash_mid_upload(
     let wanted: std::collections::BTreeSet<String> =
         listed.iter().map(|(_, sha)| sha.clone()).collect();
     let swept_at = Instant::now();
-    let give_up = swept_at + Duration::from_secs(60);
-    let leftovers = loop {
-        let found = stored_objects(&store)?;
-        let leftovers: Vec<String> = found
-            .iter()
-            .filter(|name| !wanted.contains(name.rsplit('/').next().unwrap_or_default()))
-            .cloned()
-            .collect();
-        let missing = wanted
-            .iter()
-            .filter(|sha| !found.iter().any(|f| f.ends_with(sha.as_str())))
-            .count();
-        if (leftovers.is_empty() && missing == 0) || Instant::now() > give_up {
-            anyhow::ensure!(missing == 0, "{missing} listed contents are not stored");
-            break leftovers;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let leftovers = store_settles(&store, &wanted).await?;
 
     // Turn numbers: 1..n without a gap.
-    let listed_turns: Value = http
-        .get(format!(
-            "{}/v1/conversations/{}/turns",
-            stack.gateway, user.conversation_id
-        ))
-        .bearer_auth(&user.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut numbers: Vec<i64> = listed_turns["turns"]
-        .as_array()
-        .context("no turns")?
-        .iter()
-        .filter_map(|t| t["number"].as_i64().or_else(|| t["turn_number"].as_i64()))
-        .collect();
+    let mut numbers = turn_numbers(http, &stack.gateway, user).await?;
     numbers.sort_unstable();
     let gapless = numbers.iter().enumerate().all(|(i, n)| *n == i as i64 + 1);
     let turns_ok = turn_samples.iter().filter(|s| s.result.is_ok()).count();
@@ -448,6 +370,110 @@ async fn crash_mid_upload(
         ),
         ok: ok && upload_samples.len() == attempts.len(),
     })
+}
+
+/// Four uploads at a time, of paced 64 KiB chunks so that some are always
+/// mid-body; each recorded in `attempts`.
+fn paced_uploads(
+    http: &reqwest::Client,
+    gateway: &str,
+    token: &str,
+    attempts: &Arc<Mutex<Vec<Attempt>>>,
+) -> Load {
+    let (http, gateway, token, attempts) = (
+        http.clone(),
+        gateway.to_owned(),
+        token.to_owned(),
+        attempts.clone(),
+    );
+    Load::start(4, move |n| {
+        let (http, gateway, token, attempts) = (
+            http.clone(),
+            gateway.clone(),
+            token.clone(),
+            attempts.clone(),
+        );
+        async move {
+            let data = content(n);
+            let sha256 = sha256_hex(&data);
+            let chunks: Vec<Vec<u8>> = data.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+            let body = futures::stream::iter(chunks).then(|chunk| async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                Ok::<_, std::io::Error>(chunk)
+            });
+            let response = http
+                .post(format!("{gateway}/v1/files"))
+                .query(&[("filename", format!("upload-{n}.bin"))])
+                .bearer_auth(&token)
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await;
+            let result = match response {
+                Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                    Ok(file) => Ok(file["file"]["file_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()),
+                    Err(e) => Err(format!("transport: {e}")),
+                },
+                Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                Err(e) => Err(format!("transport: {e}")),
+            };
+            let answer = result.clone().map(drop);
+            attempts.lock().await.push((sha256, result));
+            answer
+        }
+    })
+}
+
+/// Waits (up to a minute) for the store to hold exactly the `wanted`
+/// contents; the objects left over, if any, when it gives up.
+async fn store_settles(
+    store: &std::path::Path,
+    wanted: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<Vec<String>> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = stored_objects(store)?;
+        let leftovers: Vec<String> = found
+            .iter()
+            .filter(|name| !wanted.contains(name.rsplit('/').next().unwrap_or_default()))
+            .cloned()
+            .collect();
+        let missing = wanted
+            .iter()
+            .filter(|sha| !found.iter().any(|f| f.ends_with(sha.as_str())))
+            .count();
+        if (leftovers.is_empty() && missing == 0) || Instant::now() > give_up {
+            anyhow::ensure!(missing == 0, "{missing} listed contents are not stored");
+            return Ok(leftovers);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The numbers of the user's turns, as listed.
+async fn turn_numbers(
+    http: &reqwest::Client,
+    gateway: &str,
+    user: &User,
+) -> anyhow::Result<Vec<i64>> {
+    let listed: Value = http
+        .get(format!(
+            "{gateway}/v1/conversations/{}/turns",
+            user.conversation_id
+        ))
+        .bearer_auth(&user.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(listed["turns"]
+        .as_array()
+        .context("no turns")?
+        .iter()
+        .filter_map(|t| t["number"].as_i64().or_else(|| t["turn_number"].as_i64()))
+        .collect())
 }
 
 /// Every file of the user: (id, sha256).

@@ -62,24 +62,7 @@ async fn run() -> anyhow::Result<()> {
     }
     // Kept alive as long as the stack runs.
     let _fake_wechat = if fake_wechat {
-        let (app_id, secret) = match &auth.wechat {
-            Some(wechat) => (
-                wechat.app_id.clone(),
-                secrecy::ExposeSecret::expose_secret(&wechat.app_secret).to_owned(),
-            ),
-            None => ("wx-devstack".to_owned(), "devstack-secret".to_owned()),
-        };
-        let fake =
-            auth_service::wechat::fake::FakeWechat::start("127.0.0.1:0".parse()?, &app_id, &secret)
-                .await?;
-        tracing::info!(api_base = %fake.base_url(), "fake WeChat login API started");
-        auth.wechat = Some(auth_service::config::WechatConfig {
-            app_id,
-            app_secret: secret.into(),
-            api_base: fake.base_url(),
-            timeout: Duration::from_secs(5),
-        });
-        Some(fake)
+        Some(start_fake_wechat(&mut auth).await?)
     } else {
         None
     };
@@ -180,6 +163,31 @@ async fn run() -> anyhow::Result<()> {
     stop_postgres(cluster).await;
     tracing::info!("the stack is stopped");
     Ok(())
+}
+
+/// Starts the WeChat stand-in (with the configured app id and secret, or
+/// made-up ones) and points the auth-service at it.
+async fn start_fake_wechat(
+    auth: &mut auth_service::Config,
+) -> anyhow::Result<auth_service::wechat::fake::FakeWechat> {
+    let (app_id, secret) = match &auth.wechat {
+        Some(wechat) => (
+            wechat.app_id.clone(),
+            secrecy::ExposeSecret::expose_secret(&wechat.app_secret).to_owned(),
+        ),
+        None => ("wx-devstack".to_owned(), "devstack-secret".to_owned()),
+    };
+    let fake =
+        auth_service::wechat::fake::FakeWechat::start("127.0.0.1:0".parse()?, &app_id, &secret)
+            .await?;
+    tracing::info!(api_base = %fake.base_url(), "fake WeChat login API started");
+    auth.wechat = Some(auth_service::config::WechatConfig {
+        app_id,
+        app_secret: secret.into(),
+        api_base: fake.base_url(),
+        timeout: Duration::from_secs(5),
+    });
+    Ok(fake)
 }
 
 async fn start_postgres(

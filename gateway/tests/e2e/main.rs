@@ -1,6 +1,9 @@
 //! End-to-end tests: the three services, each on its own port with its own
 //! database, driven over HTTP through the gateway as a client would.
 
+// Test code: an unwrap is the assertion, and a scenario reads top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod abuse;
 mod attacks;
 mod brute_force;

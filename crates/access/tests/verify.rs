@@ -1,6 +1,9 @@
 //! The verifier against forged and broken tokens (RFC 8725 §2), with keys
 //! made here and served by a key source that counts its fetches.
 
+// Test code: an unwrap is the assertion, and a scenario reads top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

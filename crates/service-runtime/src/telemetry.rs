@@ -4,6 +4,7 @@
 //! OTLP/gRPC (the other `OTEL_*` variables apply as the OpenTelemetry SDK
 //! defines them). Off by default.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -50,7 +51,7 @@ impl Drop for Telemetry {
 /// exported spans). Safe to call more than once (later calls do nothing),
 /// so tests and the in-process dev stack can call it freely.
 pub fn init(service: &'static str) -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let provider = otlp_provider(service);
     let otel = provider
@@ -62,7 +63,12 @@ pub fn init(service: &'static str) -> Telemetry {
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
             .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        // Colour only for a person at a terminal: a log redirected to a file
+        // or a pipe stays free of escape codes.
+        let ansi = std::io::stdout().is_terminal();
+        registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+            .try_init()
     };
     if installed.is_ok() && provider.is_some() {
         EXPORTING.store(true, Ordering::Release);

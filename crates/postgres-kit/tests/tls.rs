@@ -2,6 +2,9 @@
 //! server runs with `ssl = on` and a `pg_hba.conf` of `hostssl` lines only,
 //! its certificate (for `localhost`) issued by a CA this test makes.
 
+// Test code: an unwrap is the assertion, and a scenario reads top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! enough gRPC: it sends the snapshot marker, then nothing, never closing
 //! the stream (a half-open connection, a stuck replica).
 
+// Test code: an unwrap is the assertion, and a scenario reads top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

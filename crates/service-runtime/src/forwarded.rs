@@ -135,11 +135,10 @@ fn parse(signature: &str) -> Option<(i64, Vec<u8>)> {
 pub fn key_from_env<S: crate::env::Source>(
     env: &crate::env::Env<S>,
 ) -> Result<Option<ForwardingKey>, crate::env::ConfigError> {
-    const NAME: &str = "FORWARDED_SECRET";
-    env.optional(NAME)
+    env.optional("FORWARDED_SECRET")
         .map(|secret| {
             ForwardingKey::new(&SecretString::from(secret.trim().to_owned()))
-                .map_err(|problem| crate::env::ConfigError::new(NAME, problem))
+                .map_err(|problem| crate::env::ConfigError::new("FORWARDED_SECRET", problem))
         })
         .transpose()
 }
