@@ -9,15 +9,13 @@ use std::time::Duration;
 use access::{AccessLayer, KeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
 use futures::future::BoxFuture;
-use postgres_kit::{PgPool, PoolSettings};
+use postgres_kit::PoolSettings;
 use proto::auth::v1::admin_service_server::AdminServiceServer;
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::server::NamedService;
-use tonic::service::RoutesBuilder;
 
 use crate::config::Config;
 use crate::db::MIGRATIONS;
@@ -26,43 +24,8 @@ use crate::grpc::admin::AdminApi;
 use crate::keys::SigningKeys;
 use crate::passwords::PasswordHasher;
 use crate::revocations::{Hub, HubEvent};
+use crate::state::AppState;
 use crate::tokens::TokenIssuer;
-
-/// What every RPC needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub pool: PgPool,
-    /// Password hashing.
-    pub hasher: PasswordHasher,
-    /// Token signing.
-    pub issuer: TokenIssuer,
-    /// The time.
-    pub clock: Clock,
-    /// Revocations made by any replica, as they commit.
-    pub hub: Hub,
-    /// Signs and checks page tokens.
-    pub page_tokens: PageTokens,
-    /// Becomes true when the service starts draining: long-lived streams end.
-    pub draining: watch::Receiver<bool>,
-    /// WeChat login (None when not configured).
-    pub wechat: Option<crate::wechat::WechatClient>,
-    /// OpenID Connect providers.
-    pub oidc: crate::oidc::OidcProviders,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-/// Completes when `draining` becomes true (or its sender is gone).
-pub async fn drained(mut draining: watch::Receiver<bool>) {
-    let _ = draining.wait_for(|d| *d).await;
-}
 
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
@@ -170,25 +133,20 @@ impl Application {
         ));
         crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
 
-        let mut routes = RoutesBuilder::default();
-        let served = [
-            AuthServiceServer::<AuthApi>::NAME,
-            AdminServiceServer::<AdminApi>::NAME,
-        ];
-        let health = service_runtime::grpc::add_standard_services(&mut routes, &served).await;
-        routes.add_service(AuthServiceServer::new(AuthApi::new(state.clone())));
-        routes.add_service(AdminServiceServer::new(AdminApi::new(state.clone())));
+        let mut services = service_runtime::grpc::Services::default();
+        services
+            .add(AuthServiceServer::new(AuthApi::new(state.clone())))
+            .add(AdminServiceServer::new(AdminApi::new(state.clone())));
+        let (routes, health) = services.finish().await;
         // Ready once the verifier knows the revocations: before, a revoked
         // session's token would pass here.
-        service_runtime::grpc::serve_when(&health, &served, async move {
+        health.serve_when(async move {
             revocations.synced().await;
         });
         tracing::info!(addr = %self.listener.local_addr()?, "auth-service listening");
         let drain = self.drain;
-        let (stop, deadline) = service_runtime::grpc::graceful_stop(
+        let (stop, deadline) = health.graceful_stop(
             shutdown,
-            health,
-            served.to_vec(),
             // End the revocation streams so that the server can drain.
             move || {
                 let _ = drain.send(true);
@@ -204,7 +162,7 @@ impl Application {
                 state.config.forwarding_key.clone(),
             ))
             .layer(AccessLayer::new(verifier))
-            .add_routes(routes.routes())
+            .add_routes(routes)
             .serve_with_incoming_shutdown(service_runtime::grpc::incoming(self.listener), stop);
         service_runtime::grpc::serve_until(server, deadline)
             .await

@@ -9,12 +9,12 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use crate::app::AppState;
 use crate::db::audit::AuditEvent;
 use crate::db::devices::Device;
 use crate::db::refresh_tokens::RefreshToken;
 use crate::db::sessions::Session;
 use crate::db::throttle;
+use crate::state::AppState;
 
 /// The advisory lock key of the cleanup ("cleanup!" in ASCII).
 const LOCK_KEY: i64 = 0x636c_6561_6e75_7021;
@@ -136,7 +136,7 @@ async fn delete_page(
 
 /// Runs the cleanup every `interval` until the service drains.
 pub fn spawn(state: AppState, interval: Duration) {
-    let drained = crate::app::drained(state.draining.clone());
+    let drained = service_runtime::shutdown::drained(state.draining.clone());
 
     tokio::spawn(async move {
         tokio::pin!(drained);

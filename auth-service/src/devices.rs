@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::devices::{Device, NewDevice};
 use crate::db::users::User;
 use crate::grpc::truncate;
+use crate::state::AppState;
 use crate::tokens;
 
 /// Live devices an account keeps.

@@ -17,7 +17,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::identities::Identity;
 use crate::db::users::{NewUser, User};
@@ -25,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::oidc::{IdClaims, OidcError};
 use crate::sessions;
+use crate::state::AppState;
 
 /// Checks an ID token of `provider` and spends its nonce: the claims of a
 /// token that may sign in (or be linked) once. Failures are audited.

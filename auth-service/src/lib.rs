@@ -19,8 +19,10 @@ pub mod passwords;
 pub mod revocations;
 pub mod secrets;
 pub mod sessions;
+pub mod state;
 pub mod tokens;
 pub mod wechat;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

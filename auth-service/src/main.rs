@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use service_runtime::env::Env;
 
 /// Accounts, sessions and tokens for the whole system. Configured by
-/// environment variables (see README.md).
+/// environment variables (see docs/configuration.md).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {

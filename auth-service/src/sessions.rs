@@ -8,12 +8,12 @@ use diesel_async::AsyncPgConnection;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::refresh_tokens::NewRefreshToken;
 use crate::db::sessions::{NewSession, Session};
 use crate::db::users::User;
 use crate::grpc::{ClientInfo, convert, truncate};
 use crate::revocations::{self, Revocation};
+use crate::state::AppState;
 use crate::tokens::{self, Subject};
 
 /// A refresh token just issued: the secret is shown to the client once.

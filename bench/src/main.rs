@@ -4,10 +4,10 @@
 //! ratios to a Markdown file. It builds nothing: build first with
 //! `cargo build --release -p auth-service -p workspace-service -p gateway -p bench`.
 
+mod cli;
 mod report;
 mod scenarios;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,29 +15,11 @@ use bench::load::{Mode, Settings};
 use bench::stack::{Stack, create_conversation, sign_up};
 use clap::Parser;
 
+use cli::Cli;
+
 use scenarios::{
     Ctx, conversation, logins, me, references, task_listing, transfer, verify, workers,
 };
-
-/// Benchmarks of the stack; see BENCHMARKS.md.
-#[derive(Debug, Parser)]
-struct Cli {
-    /// Short runs (a smoke test, under 2 minutes); figures are rough.
-    #[arg(long)]
-    quick: bool,
-    /// Where the report is written.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
-    /// Where the release binaries are (default: next to this one).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
-    /// Concurrent clients of the throughput scenarios (and of pgbench).
-    #[arg(long, default_value_t = 32)]
-    clients: usize,
-    /// The virtualenv of the `GET me` peer (made by `bench/peer/install`).
-    #[arg(long, default_value = "/opt/bench-peer")]
-    peer_venv: PathBuf,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

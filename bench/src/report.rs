@@ -2,7 +2,7 @@
 
 use bench::stack::Stack;
 
-use crate::Cli;
+use crate::cli::Cli;
 use crate::scenarios::Row;
 
 /// The Markdown report: machine facts, then the table.

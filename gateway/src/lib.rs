@@ -6,13 +6,15 @@ pub mod config;
 pub mod docs;
 pub mod edge;
 pub mod error;
+pub mod health;
 pub mod json;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
+pub mod proxy;
 pub mod routes;
 pub mod server;
-pub mod streaming;
-pub mod transcode;
+pub mod state;
 pub mod upstream;
 
 pub use app::Application;

@@ -7,7 +7,7 @@ use service_runtime::env::Env;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// HTTP/JSON in front of the gRPC services. Configured by environment
-/// variables (see README.md).
+/// variables (see docs/configuration.md).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {

@@ -494,7 +494,7 @@ mod tests {
         assert!(!summary.is_empty());
     }
 
-    /// What schemathesis found the document saying wrongly (RELIABILITY.md).
+    /// What schemathesis found the document saying wrongly (docs/RELIABILITY.md).
     #[test]
     fn the_document_describes_what_the_gateway_accepts_and_sends() {
         let doc = doc();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use access::{AccessLayer, GrpcKeySource, RevocationList, Verifier, VerifierSettings};
 use anyhow::Context;
+use postgres_kit::PoolSettings;
 use postgres_kit::notify::Listener;
-use postgres_kit::{PgPool, PoolSettings};
 use proto::workspace::v1::conversation_service_server::ConversationServiceServer;
 use proto::workspace::v1::file_service_server::FileServiceServer;
 use proto::workspace::v1::stats_service_server::StatsServiceServer;
@@ -20,8 +20,6 @@ use service_runtime::clock::Clock;
 use service_runtime::paging::PageTokens;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::server::NamedService;
-use tonic::service::RoutesBuilder;
 use tonic::transport::Channel;
 
 use crate::config::Config;
@@ -30,87 +28,8 @@ use crate::db::MIGRATIONS;
 use crate::export::PdfFont;
 use crate::grpc::{ConversationApi, FileApi, StatsApi, TaskApi, WorkerApi};
 use crate::progress::ProgressBuffer;
+use crate::state::AppState;
 use crate::storage::BlobStore;
-
-/// What every RPC needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The database.
-    pub pool: PgPool,
-    /// Signs and checks page tokens.
-    pub page_tokens: PageTokens,
-    /// File contents.
-    pub blobs: BlobStore,
-    /// The time.
-    pub clock: Clock,
-    /// Task changes as they commit (for `WatchTask`).
-    pub task_changes: Listener,
-    /// Becomes true when the service starts draining: long-lived streams end.
-    pub draining: watch::Receiver<bool>,
-    /// The font of PDF exports (none found: PDF exports are refused).
-    pub pdf_font: Option<PdfFont>,
-    /// Progress reports not yet written (see [`crate::progress`]).
-    pub progress: ProgressBuffer,
-    /// The queue's metrics (see [`crate::metrics`]).
-    pub metrics: crate::metrics::QueueMetrics,
-    /// Open `WatchTask` streams per user.
-    pub watch_streams: service_runtime::slots::KeyedSlots<uuid::Uuid>,
-}
-
-/// Completes when `draining` becomes true (or its sender is gone).
-pub async fn drained(mut draining: watch::Receiver<bool>) {
-    let _ = draining.wait_for(|d| *d).await;
-}
-
-/// What a background job does when the service starts draining.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDrain {
-    /// Stop at once.
-    Stop,
-    /// Run once more, then stop (work held in memory is written).
-    RunOnceMore,
-}
-
-/// Runs `job` every `interval` (a late run delays the next, never bunches
-/// them) until the service drains. The reaper, the sweeper, the progress
-/// flusher and the retention cleanup are such jobs.
-pub fn spawn_every<F, Fut>(
-    state: AppState,
-    interval: std::time::Duration,
-    on_drain: OnDrain,
-    job: F,
-) where
-    F: Fn(AppState) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        let drained = drained(state.draining.clone());
-        tokio::pin!(drained);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let draining = tokio::select! {
-                _ = ticker.tick() => false,
-                () = &mut drained => true,
-            };
-            if draining && on_drain == OnDrain::Stop {
-                return;
-            }
-            job(state.clone()).await;
-            if draining {
-                return;
-            }
-        }
-    });
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
 
 /// A built service, bound to its port, not yet serving.
 pub struct Application {
@@ -248,39 +167,36 @@ impl Application {
         ));
         crate::queue::spawn_reaper(state.clone(), state.config.task_reap_interval);
         crate::blobs::spawn_sweeper(state.clone(), state.config.storage_sweep_interval);
-        crate::progress::spawn_flusher(state.clone(), state.config.task_progress_flush);
+        crate::progress::spawn_flusher(
+            state.progress.clone(),
+            state.pool.clone(),
+            state.clock.clone(),
+            state.draining.clone(),
+            state.config.task_progress_flush,
+        );
         crate::retention::spawn_cleanup(state.clone(), state.config.task_cleanup_interval);
-        let mut routes = RoutesBuilder::default();
-        let served = [
-            FileServiceServer::<FileApi>::NAME,
-            ConversationServiceServer::<ConversationApi>::NAME,
-            TaskServiceServer::<TaskApi>::NAME,
-            WorkerServiceServer::<WorkerApi>::NAME,
-            StatsServiceServer::<StatsApi>::NAME,
-            WorkspaceAdminServiceServer::<StatsApi>::NAME,
-        ];
-        let health = service_runtime::grpc::add_standard_services(&mut routes, &served).await;
-        routes.add_service(ConversationServiceServer::new(ConversationApi::new(
-            state.clone(),
-        )));
-        routes.add_service(FileServiceServer::new(FileApi::new(state.clone())));
-        routes.add_service(TaskServiceServer::new(TaskApi::new(state.clone())));
-        routes.add_service(StatsServiceServer::new(StatsApi::new(state.clone())));
-        routes.add_service(WorkspaceAdminServiceServer::new(StatsApi::new(
-            state.clone(),
-        )));
-        routes.add_service(WorkerServiceServer::new(WorkerApi::new(state.clone())));
+        let mut services = service_runtime::grpc::Services::default();
+        services
+            .add(ConversationServiceServer::new(ConversationApi::new(
+                state.clone(),
+            )))
+            .add(FileServiceServer::new(FileApi::new(state.clone())))
+            .add(TaskServiceServer::new(TaskApi::new(state.clone())))
+            .add(StatsServiceServer::new(StatsApi::new(state.clone())))
+            .add(WorkspaceAdminServiceServer::new(StatsApi::new(
+                state.clone(),
+            )))
+            .add(WorkerServiceServer::new(WorkerApi::new(state.clone())));
+        let (routes, health) = services.finish().await;
         // Ready once the verifier has its first revocation snapshot from the
         // auth-service: before, a revoked session's token would pass here.
         let verifier = self.verifier.clone();
-        service_runtime::grpc::serve_when(&health, &served, async move {
+        health.serve_when(async move {
             verifier.ready().await;
         });
         let drain = self.drain;
-        let (stop, deadline) = service_runtime::grpc::graceful_stop(
+        let (stop, deadline) = health.graceful_stop(
             shutdown,
-            health,
-            served.to_vec(),
             // End the watch streams so that the server can drain.
             move || {
                 let _ = drain.send(true);
@@ -294,7 +210,7 @@ impl Application {
         let server = service_runtime::grpc::server()
             .layer(service_runtime::observe::ObserveLayer::new(rpc_metrics))
             .layer(AccessLayer::new(self.verifier))
-            .add_routes(routes.routes())
+            .add_routes(routes)
             .serve_with_incoming_shutdown(service_runtime::grpc::incoming(self.listener), stop);
         service_runtime::grpc::serve_until(server, deadline)
             .await

@@ -11,8 +11,8 @@
 
 use diesel_async::AsyncConnection;
 
-use crate::app::AppState;
 use crate::db::files;
+use crate::state::AppState;
 
 /// Deletes the content `sha256` if no file references it.
 pub async fn free_if_unreferenced(state: &AppState, sha256: &str) -> anyhow::Result<bool> {
@@ -129,14 +129,20 @@ async fn sweep_page(
 
 /// Sweeps every `interval` until the service drains.
 pub fn spawn_sweeper(state: AppState, interval: std::time::Duration) {
-    let on_drain = crate::app::OnDrain::Stop;
-    crate::app::spawn_every(state, interval, on_drain, |state| async move {
-        match sweep(&state).await {
-            Ok(report) if report != SweepReport::default() => {
-                tracing::info!(?report, "storage swept");
+    let on_drain = service_runtime::shutdown::OnDrain::Stop;
+    service_runtime::shutdown::spawn_every(
+        state.draining.clone(),
+        state,
+        interval,
+        on_drain,
+        |state| async move {
+            match sweep(&state).await {
+                Ok(report) if report != SweepReport::default() => {
+                    tracing::info!(?report, "storage swept");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "sweeping storage failed"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = ?e, "sweeping storage failed"),
-        }
-    });
+        },
+    );
 }

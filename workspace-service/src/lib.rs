@@ -14,8 +14,10 @@ pub mod metrics;
 pub mod progress;
 pub mod queue;
 pub mod retention;
+pub mod state;
 pub mod storage;
 pub mod uploads;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use service_runtime::env::Env;
 
 /// Files, conversations and tasks. Configured by environment variables (see
-/// README.md).
+/// docs/configuration.md).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {

@@ -11,11 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
+use postgres_kit::PgPool;
+use service_runtime::clock::Clock;
+use tokio::sync::watch;
 use uuid::Uuid;
-
-use crate::app::AppState;
 
 /// A report waiting to be written, with the lease it was made under: it is
 /// written only while that lease still holds the task.
@@ -70,57 +72,70 @@ impl ProgressBuffer {
             .map(|mut recorded| std::mem::take(&mut *recorded))
             .unwrap_or_default()
     }
-}
 
-/// Writes every recorded report whose lease still holds its task, and
-/// announces those tasks; returns how many were written.
-pub async fn flush(state: &AppState) -> anyhow::Result<i64> {
-    let recorded = state.progress.take_all();
-    if recorded.is_empty() {
-        return Ok(0);
-    }
-    let mut ids = Vec::with_capacity(recorded.len());
-    let mut workers = Vec::with_capacity(recorded.len());
-    let mut subjects = Vec::with_capacity(recorded.len());
-    let mut reports = Vec::with_capacity(recorded.len());
-    for (id, r) in recorded {
-        ids.push(id);
-        workers.push(r.worker_id);
-        subjects.push(r.subject);
-        reports.push(r.progress);
-    }
-    #[derive(diesel::QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = BigInt)]
-        count: i64,
-    }
-    let mut conn = state.pool.get().await?;
-    let written: Written = diesel::sql_query(
-        "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[]) \
-                    AS v(id, worker_id, worker_subject, progress)), \
-              u AS (UPDATE tasks t SET progress = v.progress, updated_at = $5 FROM v \
-                    WHERE t.id = v.id AND t.status = 'processing' \
-                      AND t.worker_id = v.worker_id AND t.worker_subject = v.worker_subject \
-                    RETURNING t.id) \
-         SELECT count(pg_notify($6, u.id::text))::bigint AS count FROM u",
-    )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<Text>, _>(workers)
-    .bind::<Array<SqlUuid>, _>(subjects)
-    .bind::<Array<Jsonb>, _>(reports)
-    .bind::<Timestamptz, _>(state.clock.now())
-    .bind::<Text, _>(crate::db::tasks::CHANGED_CHANNEL)
-    .get_result(&mut conn)
-    .await?;
-    Ok(written.count)
-}
-
-/// Flushes every `interval`, and once more when the service drains.
-pub fn spawn_flusher(state: AppState, interval: Duration) {
-    let on_drain = crate::app::OnDrain::RunOnceMore;
-    crate::app::spawn_every(state, interval, on_drain, |state| async move {
-        if let Err(e) = flush(&state).await {
-            tracing::warn!(error = ?e, "writing task progress failed");
+    /// Writes every recorded report whose lease still holds its task, and
+    /// announces those tasks; returns how many were written.
+    pub async fn flush(&self, pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<i64> {
+        let recorded = self.take_all();
+        if recorded.is_empty() {
+            return Ok(0);
         }
-    });
+        let mut ids = Vec::with_capacity(recorded.len());
+        let mut workers = Vec::with_capacity(recorded.len());
+        let mut subjects = Vec::with_capacity(recorded.len());
+        let mut reports = Vec::with_capacity(recorded.len());
+        for (id, r) in recorded {
+            ids.push(id);
+            workers.push(r.worker_id);
+            subjects.push(r.subject);
+            reports.push(r.progress);
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = BigInt)]
+            count: i64,
+        }
+        let mut conn = pool.get().await?;
+        let written: Written = diesel::sql_query(
+            "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[]) \
+                        AS v(id, worker_id, worker_subject, progress)), \
+                  u AS (UPDATE tasks t SET progress = v.progress, updated_at = $5 FROM v \
+                        WHERE t.id = v.id AND t.status = 'processing' \
+                          AND t.worker_id = v.worker_id AND t.worker_subject = v.worker_subject \
+                        RETURNING t.id) \
+             SELECT count(pg_notify($6, u.id::text))::bigint AS count FROM u",
+        )
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Text>, _>(workers)
+        .bind::<Array<SqlUuid>, _>(subjects)
+        .bind::<Array<Jsonb>, _>(reports)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Text, _>(crate::db::tasks::CHANGED_CHANNEL)
+        .get_result(&mut conn)
+        .await?;
+        Ok(written.count)
+    }
+}
+
+/// Flushes `buffer` every `interval`, and once more when the service
+/// drains.
+pub fn spawn_flusher(
+    buffer: ProgressBuffer,
+    pool: PgPool,
+    clock: Clock,
+    draining: watch::Receiver<bool>,
+    interval: Duration,
+) {
+    let on_drain = service_runtime::shutdown::OnDrain::RunOnceMore;
+    service_runtime::shutdown::spawn_every(
+        draining,
+        (buffer, pool, clock),
+        interval,
+        on_drain,
+        |(buffer, pool, clock)| async move {
+            if let Err(e) = buffer.flush(&pool, clock.now()).await {
+                tracing::warn!(error = ?e, "writing task progress failed");
+            }
+        },
+    );
 }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
-use crate::app::AppState;
 use crate::db::tasks::attempts::{self, Outcome};
 use crate::db::tasks::{self, Changes, Task, TurnResult, outputs, queue};
 use crate::domain::backoff::Backoff;
 use crate::domain::task_state::{Action, Status};
+use crate::state::AppState;
 
 /// Why an attempt ended without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,10 +121,16 @@ pub async fn reap_expired(state: &AppState) -> anyhow::Result<usize> {
 
 /// Reaps expired leases every `interval` until the service drains.
 pub fn spawn_reaper(state: AppState, interval: Duration) {
-    let on_drain = crate::app::OnDrain::Stop;
-    crate::app::spawn_every(state, interval, on_drain, |state| async move {
-        if let Err(e) = reap_expired(&state).await {
-            tracing::warn!(error = ?e, "reaping expired leases failed");
-        }
-    });
+    let on_drain = service_runtime::shutdown::OnDrain::Stop;
+    service_runtime::shutdown::spawn_every(
+        state.draining.clone(),
+        state,
+        interval,
+        on_drain,
+        |state| async move {
+            if let Err(e) = reap_expired(&state).await {
+                tracing::warn!(error = ?e, "reaping expired leases failed");
+            }
+        },
+    );
 }

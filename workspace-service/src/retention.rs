@@ -9,8 +9,9 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::app::{AppState, OnDrain};
 use crate::db::{request_ids, tasks};
+use crate::state::AppState;
+use service_runtime::shutdown::OnDrain;
 
 /// The advisory lock key of the cleanup job (any constant, unique in this
 /// database).
@@ -68,7 +69,7 @@ pub async fn clean(state: &AppState) -> anyhow::Result<CleanupReport> {
                         tasks::finished_before(conn, cutoff, BATCH).await?
                     };
                     for task in &old {
-                        freed.extend(tasks::delete_with_outputs(conn, task).await?);
+                        freed.extend(tasks::outputs::delete_task_and_outputs(conn, task).await?);
                     }
                     Ok(Some((old.len(), freed)))
                 },
@@ -90,11 +91,17 @@ pub async fn clean(state: &AppState) -> anyhow::Result<CleanupReport> {
 
 /// Cleans every `interval` until the service drains.
 pub fn spawn_cleanup(state: AppState, interval: Duration) {
-    crate::app::spawn_every(state, interval, OnDrain::Stop, |state| async move {
-        match clean(&state).await {
-            Ok(report) if report.tasks > 0 => tracing::info!(?report, "old tasks deleted"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = ?e, "the task cleanup failed"),
-        }
-    });
+    service_runtime::shutdown::spawn_every(
+        state.draining.clone(),
+        state,
+        interval,
+        OnDrain::Stop,
+        |state| async move {
+            match clean(&state).await {
+                Ok(report) if report.tasks > 0 => tracing::info!(?report, "old tasks deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "the task cleanup failed"),
+            }
+        },
+    );
 }

@@ -143,7 +143,7 @@ impl BlobStore {
     /// when complete; its listings skip such names, so [`Self::list`] does
     /// not show them. (On S3 an upload cut off is an incomplete multipart
     /// upload, not an object: the bucket's `AbortIncompleteMultipartUpload`
-    /// lifecycle rule removes those; see the README.)
+    /// lifecycle rule removes those; see docs/workspace.md.)
     pub async fn sweep_staging(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,

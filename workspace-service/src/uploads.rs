@@ -13,9 +13,9 @@ use bytes::Bytes;
 use diesel_async::AsyncPgConnection;
 use tonic::Streaming;
 
-use crate::app::AppState;
 use crate::db::files::{self, File};
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use crate::storage::Uploaded;
 
 /// Largest chunk of an upload or a download.

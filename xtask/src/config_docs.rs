@@ -11,7 +11,8 @@
 //!
 //! A name is read where a string literal is the first argument of one of
 //! the readers (`env.string("NAME", …)`, `env.optional(…)`, … and
-//! `std::env::var("NAME")`), or a `format!` there: `format!("OIDC_{upper}_ISSUER")`
+//! `std::env::var("NAME")`) or the argument after `env` of a helper
+//! (`url(env, "NAME", …)`), or a `format!` there: `format!("OIDC_{upper}_ISSUER")`
 //! reads the family the documentation writes `OIDC_<NAME>_ISSUER`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,7 +207,7 @@ fn manifest_names(root: &Path, program: &str) -> anyhow::Result<Vec<(String, Str
 /// Every `config.rs` under the workspace's crates.
 fn config_files(root: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut found = Vec::new();
-    for crate_root in crate::crate_roots(root)? {
+    for crate_root in crate::workspace::crate_roots(root)? {
         let Some(src) = crate_root.parent() else {
             continue;
         };
@@ -300,6 +301,12 @@ impl<'ast> Visit<'ast> for Reads {
         {
             self.argument(call.args.first());
         }
+        // A helper of the config module given the environment and a name:
+        // `url(env, "AUTH_SERVICE_URL", …)`.
+        let mut args = call.args.iter();
+        if args.any(|arg| matches!(arg, syn::Expr::Path(p) if p.path.is_ident("env"))) {
+            self.argument(args.next());
+        }
         syn::visit::visit_expr_call(self, call);
     }
 
@@ -316,7 +323,7 @@ mod tests {
 
     #[test]
     fn docs_code_and_manifests_agree() {
-        let problems = problems(&crate::root()).unwrap();
+        let problems = problems(&crate::workspace::root()).unwrap();
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
@@ -332,6 +339,7 @@ mod tests {
                 let p = env.required(&format!("OIDC_{upper}_ISSUER"));
                 let l = std::env::var("LOG_FORMAT");
                 let not = env.string(&name, "");
+                let helper = url(env, "HELPER_URL", "http://x");
                 let path = std::env::var_os("PATH");
             }
             #[cfg(test)]
@@ -340,7 +348,10 @@ mod tests {
         )
         .unwrap();
         let names: Vec<String> = read_in(&file).unwrap().into_iter().collect();
-        assert_eq!(names, ["A_B", "LOG_FORMAT", "OIDC_<NAME>_ISSUER"]);
+        assert_eq!(
+            names,
+            ["A_B", "HELPER_URL", "LOG_FORMAT", "OIDC_<NAME>_ISSUER"]
+        );
     }
 
     #[test]

@@ -22,11 +22,14 @@
 
 mod config_docs;
 mod modgraph;
+mod workspace;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
+
+use workspace::{crate_roots, root};
 
 /// Every check of the project; see the module docs for what each runs.
 #[derive(Debug, Parser)]
@@ -125,49 +128,6 @@ fn house() -> ExitCode {
     }
 }
 
-/// The repository root (this crate's parent).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the repository")
-        .to_path_buf()
-}
-
-/// The root files of every crate of the workspace: each member's
-/// `src/lib.rs`, `src/main.rs` and `src/bin/*.rs`.
-fn crate_roots(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))?;
-    let members = manifest
-        .split_once("members = [")
-        .and_then(|(_, rest)| rest.split_once(']'))
-        .map(|(list, _)| list)
-        .ok_or_else(|| anyhow::anyhow!("no workspace members in Cargo.toml"))?;
-    let mut roots = Vec::new();
-    for member in members.split(',') {
-        let member = member.trim().trim_matches('"');
-        if member.is_empty() {
-            continue;
-        }
-        let src = root.join(member).join("src");
-        for file in ["lib.rs", "main.rs"] {
-            if src.join(file).is_file() {
-                roots.push(src.join(file));
-            }
-        }
-        if let Ok(bins) = std::fs::read_dir(src.join("bin")) {
-            let mut bins: Vec<PathBuf> = bins
-                .flatten()
-                .map(|e| e.path())
-                .map(|p| if p.is_dir() { p.join("main.rs") } else { p })
-                .filter(|p| p.extension().is_some_and(|e| e == "rs") && p.is_file())
-                .collect();
-            bins.sort();
-            roots.extend(bins);
-        }
-    }
-    Ok(roots)
-}
-
 /// Every import cycle in the workspace, one line each.
 fn import_cycles(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
@@ -177,6 +137,11 @@ fn import_cycles(root: &Path) -> anyhow::Result<Vec<String>> {
             let shown = graph.describe(&cycle);
             let shown = shown.replace(&format!("{}/", root.display()), "");
             problems.push(format!("{} files: {shown}", cycle.len()));
+            if std::env::var_os("XTASK_VERBOSE").is_some() {
+                for (from, to) in graph.edges_within(&cycle) {
+                    problems.push(format!("    {} uses {}", from.display(), to.display()));
+                }
+            }
         }
     }
     Ok(problems)
@@ -231,7 +196,23 @@ mod tests {
         let graph = modgraph::Graph::of_crate(&dir.join("lib.rs")).unwrap();
         assert_eq!(graph.cycles().len(), 1);
 
+        // A sibling using the child through the parent's re-export depends
+        // on the child, not on the parent.
+        std::fs::write(dir.join("lib.rs"), "mod db;\nmod sessions;\n").unwrap();
+        std::fs::write(dir.join("db/mod.rs"), "mod users;\npub use users::User;\n").unwrap();
+        std::fs::write(
+            dir.join("db/users.rs"),
+            "use crate::sessions::S;\npub struct User;\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sessions.rs"), "pub struct S(crate::db::User);\n").unwrap();
+        let graph = modgraph::Graph::of_crate(&dir.join("lib.rs")).unwrap();
+        let cycles = graph.cycles();
+        assert_eq!(cycles.len(), 1, "{cycles:?}");
+        assert_eq!(cycles[0].len(), 2, "users.rs and sessions.rs: {cycles:?}");
+
         // Without the parent's re-export, the child may use its parent.
+        std::fs::write(dir.join("lib.rs"), "mod db;\n").unwrap();
         std::fs::write(dir.join("db/mod.rs"), "mod users;\npub fn helper() {}\n").unwrap();
         let graph = modgraph::Graph::of_crate(&dir.join("lib.rs")).unwrap();
         assert!(graph.cycles().is_empty());

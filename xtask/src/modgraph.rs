@@ -30,6 +30,8 @@ pub struct Graph {
     files: BTreeMap<ModPath, PathBuf>,
     /// Modules each module's file names, by module path.
     edges: BTreeMap<ModPath, BTreeSet<ModPath>>,
+    /// Re-exports: `module::Name` → the path `pub use` gave it.
+    aliases: BTreeMap<ModPath, ModPath>,
 }
 
 impl Graph {
@@ -65,11 +67,17 @@ impl Graph {
             module: module.clone(),
             children: child_modules(&ast.items),
             found: Vec::new(),
+            exported: Vec::new(),
         };
         for item in &ast.items {
             if !is_test(item) {
                 names.visit_item(item);
             }
+        }
+        for (name, target) in names.exported {
+            let mut alias = module.clone();
+            alias.push(name);
+            self.aliases.insert(alias, target);
         }
         references.insert(module.clone(), names.found);
         self.files.insert(module.clone(), file.to_owned());
@@ -104,12 +112,32 @@ impl Graph {
         Ok(())
     }
 
-    /// The deepest module with a file that `path` lies in.
+    /// The deepest module with a file that `path` lies in, through
+    /// re-exports: `crate::DatabaseUrl`, re-exported by `lib.rs` from
+    /// `connect`, lies in `connect.rs`.
     fn resolve(&self, path: &[String]) -> Option<ModPath> {
-        (0..=path.len())
-            .rev()
-            .map(|n| path[..n].to_vec())
-            .find(|prefix| self.files.contains_key(prefix))
+        let mut path = path.to_vec();
+        // Re-exports of re-exports, but not round and round.
+        for _ in 0..8 {
+            let module = (0..=path.len())
+                .rev()
+                .map(|n| path[..n].to_vec())
+                .find(|prefix| self.files.contains_key(prefix))?;
+            let Some(name) = path.get(module.len()) else {
+                return Some(module);
+            };
+            let mut alias = module.clone();
+            alias.push(name.clone());
+            match self.aliases.get(&alias) {
+                Some(target) => {
+                    let rest = path[module.len() + 1..].to_vec();
+                    path = target.clone();
+                    path.extend(rest);
+                }
+                None => return Some(module),
+            }
+        }
+        None
     }
 
     /// The file of `module`.
@@ -125,6 +153,22 @@ impl Graph {
         Tarjan::run(&self.edges)
             .into_iter()
             .filter(|component| component.len() > 1)
+            .collect()
+    }
+
+    /// The imports between the modules of `component`: `(from, to)` files.
+    pub fn edges_within(&self, component: &[ModPath]) -> Vec<(&Path, &Path)> {
+        let inside: BTreeSet<&ModPath> = component.iter().collect();
+        component
+            .iter()
+            .flat_map(|from| {
+                self.edges
+                    .get(from)
+                    .into_iter()
+                    .flatten()
+                    .filter(|to| inside.contains(to))
+                    .map(move |to| (self.file(from), self.file(to)))
+            })
             .collect()
     }
 
@@ -203,6 +247,8 @@ struct Names {
     module: ModPath,
     children: BTreeSet<String>,
     found: Vec<ModPath>,
+    /// The names this file re-exports (`pub use`), and what they stand for.
+    exported: Vec<(String, ModPath)>,
 }
 
 impl Names {
@@ -234,34 +280,45 @@ impl Names {
         Some(path)
     }
 
-    fn record(&mut self, segments: &[String]) {
-        if let Some(path) = self.absolute(segments) {
-            self.found.push(path);
-        }
+    fn record(&mut self, segments: &[String]) -> Option<ModPath> {
+        let path = self.absolute(segments)?;
+        self.found.push(path.clone());
+        Some(path)
     }
 
-    /// The paths of a `use` tree, each with its prefix.
-    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+    /// The paths of a `use` tree, each with its prefix; under `pub use`,
+    /// each name is also a re-export.
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree, public: bool) {
         match tree {
             syn::UseTree::Path(p) => {
                 prefix.push(p.ident.to_string());
-                self.use_tree(prefix, &p.tree);
+                self.use_tree(prefix, &p.tree, public);
                 prefix.pop();
             }
             syn::UseTree::Name(n) => {
                 prefix.push(n.ident.to_string());
-                self.record(prefix);
+                if let Some(path) = self.record(prefix)
+                    && public
+                {
+                    self.exported.push((n.ident.to_string(), path));
+                }
                 prefix.pop();
             }
             syn::UseTree::Rename(r) => {
                 prefix.push(r.ident.to_string());
-                self.record(prefix);
+                if let Some(path) = self.record(prefix)
+                    && public
+                {
+                    self.exported.push((r.rename.to_string(), path));
+                }
                 prefix.pop();
             }
-            syn::UseTree::Glob(_) => self.record(prefix),
+            syn::UseTree::Glob(_) => {
+                self.record(prefix);
+            }
             syn::UseTree::Group(g) => {
                 for tree in &g.items {
-                    self.use_tree(prefix, tree);
+                    self.use_tree(prefix, tree, public);
                 }
             }
         }
@@ -270,7 +327,8 @@ impl Names {
 
 impl<'ast> Visit<'ast> for Names {
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
-        self.use_tree(&mut Vec::new(), &item.tree);
+        let public = !matches!(item.vis, syn::Visibility::Inherited);
+        self.use_tree(&mut Vec::new(), &item.tree, public);
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {

@@ -1,4 +1,4 @@
-use super::Invalid;
+use super::invalid::Invalid;
 
 /// The longest address SMTP can carry (RFC 5321).
 const MAX_LEN: usize = 254;

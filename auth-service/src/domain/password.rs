@@ -3,7 +3,7 @@ use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Invalid;
+use super::invalid::Invalid;
 
 /// NIST SP 800-63B's floor.
 const MIN_CHARS: usize = 8;

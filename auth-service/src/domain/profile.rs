@@ -1,4 +1,4 @@
-use super::Invalid;
+use super::invalid::Invalid;
 
 /// A username: 3 to 32 letters (any script), digits, `_`, `-` or `.`.
 #[derive(Debug, Clone, PartialEq, Eq)]

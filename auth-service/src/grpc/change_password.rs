@@ -10,7 +10,6 @@ use access::Claims;
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::sessions::Session;
 use crate::db::throttle;
@@ -20,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::passwords::Priority;
 use crate::sessions;
+use crate::state::AppState;
 
 pub async fn change_password(
     state: &AppState,

@@ -2,7 +2,7 @@
 
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn get_jwks(state: &AppState) -> pb::GetJwksResponse {
     pb::GetJwksResponse {

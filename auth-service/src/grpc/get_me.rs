@@ -3,10 +3,10 @@
 use access::Claims;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::users::User;
 use crate::error::{Error, Result};
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn get_me(state: &AppState, caller: &Claims) -> Result<pb::GetMeResponse> {
     let mut conn = state.pool.get().await?;

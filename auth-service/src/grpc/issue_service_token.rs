@@ -5,11 +5,11 @@ use proto::auth::v1 as pb;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::service_accounts::ServiceAccount;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
+use crate::state::AppState;
 use crate::tokens;
 
 const BAD_CREDENTIALS: &str = "invalid client credentials";

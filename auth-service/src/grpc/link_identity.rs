@@ -7,7 +7,6 @@ use access::Claims;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::identities::Identity;
 use crate::db::sessions::Session;
@@ -16,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::grpc::convert;
 use crate::identities;
+use crate::state::AppState;
 
 /// How recent the caller's sign-in must be.
 const RECENT_SIGN_IN: chrono::Duration = chrono::Duration::minutes(10);

@@ -3,10 +3,10 @@
 use access::Claims;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::identities::Identity;
 use crate::error::Result;
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn list_identities(
     state: &AppState,

@@ -4,11 +4,11 @@ use access::Claims;
 use proto::auth::v1 as pb;
 use service_runtime::paging::page_size;
 
-use crate::app::AppState;
 use crate::audit::EventType;
 use crate::db::audit::{EventFilter, Position};
 use crate::error::Result;
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn list_login_events(
     state: &AppState,
@@ -25,8 +25,14 @@ pub async fn list_login_events(
     };
     let scope = format!("login-events|{}", caller.sub);
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;
-    let (events, next_page_token, total_size) =
-        super::page_events(state, &filter, after, page_size(request.page_size), &scope).await?;
+    let (events, next_page_token, total_size) = crate::grpc::audit_pages::page_events(
+        state,
+        &filter,
+        after,
+        page_size(request.page_size),
+        &scope,
+    )
+    .await?;
     Ok(pb::ListLoginEventsResponse {
         events: events.iter().map(convert::audit_event).collect(),
         next_page_token,

@@ -3,11 +3,11 @@
 use access::Claims;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::devices::Device;
 use crate::db::sessions::Session;
 use crate::error::Result;
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn list_sessions(state: &AppState, caller: &Claims) -> Result<pb::ListSessionsResponse> {
     let mut conn = state.pool.get().await?;

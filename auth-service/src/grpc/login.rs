@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::devices::Device;
 use crate::db::throttle;
@@ -30,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::passwords::Priority;
 use crate::sessions;
+use crate::state::AppState;
 
 /// The one answer to every credential failure.
 const BAD_CREDENTIALS: &str = "invalid credentials";

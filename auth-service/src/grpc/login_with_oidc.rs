@@ -4,11 +4,11 @@
 
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::domain::Invalid;
 use crate::error::Result;
 use crate::grpc::client::ClientInfo;
 use crate::identities::{self, External};
+use crate::state::AppState;
 
 pub async fn login_with_oidc(
     state: &AppState,

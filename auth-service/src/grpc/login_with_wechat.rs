@@ -11,12 +11,12 @@
 use proto::auth::v1 as pb;
 use secrecy::ExposeSecret;
 
-use crate::app::AppState;
 use crate::db::throttle;
 use crate::domain::Invalid;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::identities::{self, External};
+use crate::state::AppState;
 use crate::wechat::WechatError;
 
 pub async fn login_with_wechat(

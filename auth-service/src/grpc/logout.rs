@@ -4,11 +4,11 @@ use access::Claims;
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::sessions;
+use crate::state::AppState;
 
 pub async fn logout(
     state: &AppState,

@@ -3,6 +3,7 @@
 //! it; this file only routes calls there.
 
 pub mod admin;
+mod audit_pages;
 mod change_password;
 pub mod client;
 pub mod convert;
@@ -29,8 +30,7 @@ mod watch_revocations;
 use proto::auth::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
 
-use crate::app::AppState;
-use crate::db::audit::{AuditEvent, EventFilter, Position};
+use crate::state::AppState;
 
 pub use client::{ClientInfo, truncate};
 
@@ -257,22 +257,4 @@ impl AuthService for AuthApi {
             watch_revocations::watch_revocations(&self.state).await?,
         ))
     }
-}
-
-/// One page of audit events and its next-page token (shared by the user's
-/// and the administrators' lists).
-async fn page_events(
-    state: &AppState,
-    filter: &EventFilter,
-    after: Option<Position>,
-    limit: i64,
-    scope: &str,
-) -> crate::error::Result<(Vec<AuditEvent>, String, i32)> {
-    let mut conn = state.pool.get().await?;
-    let events = filter.page(&mut conn, after, limit + 1).await?;
-    let (events, next) = state
-        .page_tokens
-        .finish_page(scope, events, limit, |last| (last.occurred_at, last.id));
-    let total = filter.count(&mut conn).await?;
-    Ok((events, next, i32::try_from(total).unwrap_or(i32::MAX)))
 }

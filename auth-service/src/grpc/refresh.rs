@@ -17,7 +17,6 @@
 use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::refresh_tokens::RefreshToken;
 use crate::db::sessions::Session;
@@ -25,6 +24,7 @@ use crate::db::users::User;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::sessions::{self, IssuedRefresh};
+use crate::state::AppState;
 use crate::tokens;
 
 const INVALID: &str = "invalid or expired refresh token";

@@ -5,7 +5,6 @@ use uuid::Uuid;
 
 use diesel_async::AsyncConnection;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::{throttle, unique_violation, users::NewUser};
 use crate::domain::{Email, FullName, Password, Username};
@@ -13,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::grpc::ClientInfo;
 use crate::grpc::convert;
 use crate::passwords::Priority;
+use crate::state::AppState;
 
 /// Counts the registration against its address and against all addresses
 /// before any hashing: a flood from one address runs out of its own

@@ -6,13 +6,13 @@ use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::devices::Device;
 use crate::db::sessions::Session;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::sessions;
+use crate::state::AppState;
 
 const REASON: &str = "device revoked by the user";
 

@@ -5,12 +5,12 @@ use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::sessions::Session;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
 use crate::sessions;
+use crate::state::AppState;
 
 pub async fn revoke_session(
     state: &AppState,

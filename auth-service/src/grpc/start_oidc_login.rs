@@ -3,10 +3,10 @@
 
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::domain::Invalid;
 use crate::error::Result;
 use crate::oidc::nonce;
+use crate::state::AppState;
 
 pub fn start_oidc_login(
     state: &AppState,

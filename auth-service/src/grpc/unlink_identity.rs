@@ -6,12 +6,12 @@ use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::identities::Identity;
 use crate::db::users::User;
 use crate::error::{Error, Result};
 use crate::grpc::client::ClientInfo;
+use crate::state::AppState;
 
 pub async fn unlink_identity(
     state: &AppState,

@@ -3,12 +3,12 @@
 use access::Claims;
 use proto::auth::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::unique_violation;
 use crate::db::users::{ProfileChange, User};
 use crate::domain::{AvatarUrl, FullName, Username};
 use crate::error::{Error, Result};
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn update_me(
     state: &AppState,

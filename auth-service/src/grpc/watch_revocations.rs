@@ -5,10 +5,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::app::AppState;
 use crate::error::Result;
 use crate::grpc::convert::timestamp;
 use crate::revocations::{self, HubEvent, Revocation};
+use crate::state::AppState;
 
 pub type RevocationStream = ReceiverStream<Result<pb::WatchRevocationsResponse, Status>>;
 
@@ -27,7 +27,7 @@ pub async fn watch_revocations(state: &AppState) -> Result<RevocationStream> {
         revocations::still_relevant(&mut conn, state.clock.now(), state.issuer.access_ttl()).await?
     };
     let (tx, rx) = mpsc::channel(256);
-    let drained = crate::app::drained(state.draining.clone());
+    let drained = service_runtime::shutdown::drained(state.draining.clone());
 
     tokio::spawn(async move {
         tokio::pin!(drained);

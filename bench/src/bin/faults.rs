@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-/// The faults-under-load suite; see RELIABILITY.md.
+/// The faults-under-load suite; see docs/RELIABILITY.md.
 #[derive(Debug, Parser)]
 struct Cli {
     /// Where the release binaries are (default: next to this one).

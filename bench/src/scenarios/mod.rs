@@ -1,5 +1,5 @@
 //! The scenarios, one module each, in the order they run: each gives its
-//! rows of the report (see BENCHMARKS.md).
+//! rows of the report (see docs/BENCHMARKS.md).
 
 pub mod conversation;
 pub mod logins;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use bench::load::{self, Report, Settings};
 use bench::stack::Stack;
 
-use crate::Cli;
+use crate::cli::Cli;
 
 /// What every scenario runs against: the stack, a signed-up user with a
 /// conversation, the settings of the throughput runs.

@@ -112,8 +112,7 @@ impl<S: Source> Env<S> {
 
     /// A string that must be set.
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.source
-            .get(name)
+        self.get(name)
             .ok_or_else(|| ConfigError::new(name, "is required"))
     }
 
@@ -251,6 +250,9 @@ mod tests {
         let path = path.to_str().unwrap();
         let env = env(&[("DB_FILE", path), ("BOTH", "direct"), ("BOTH_FILE", path)]);
         assert_eq!(env.optional("DB").as_deref(), Some("postgresql://db/auth"));
+        // A required one too (it did not: a client secret had to sit in the
+        // environment).
+        assert_eq!(env.required("DB").as_deref(), Ok("postgresql://db/auth"));
         // The variable itself wins over its file.
         assert_eq!(env.string("BOTH", ""), "direct");
         assert_eq!(env.optional("NEITHER"), None);

@@ -2,63 +2,164 @@
 //! `grpcurl`, `buf curl` and other clients can explore and call it with no
 //! proto files at hand, and Kubernetes can probe it.
 
+use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
 
 /// The health service's full name.
 const HEALTH: &str = "grpc.health.v1.Health";
 
-/// Adds gRPC reflection (`grpc.reflection.v1` and, for the many clients that
-/// still speak only it, `grpc.reflection.v1alpha`) and `grpc.health.v1` to
-/// `routes`. Reflection advertises `served` (full names such as
-/// `auth.v1.AuthService`) and health, not the other services of the API.
-/// Returns the health reporter: the caller marks its services serving when
-/// ready and not serving when draining.
-pub async fn add_standard_services(routes: &mut RoutesBuilder, served: &[&str]) -> HealthReporter {
-    let (reporter, health) = tonic_health::server::health_reporter();
-    // The whole server ("", what a Kubernetes gRPC probe asks) is not serving
-    // until the caller says it is ready (see [`serve_when`]).
-    reporter
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
-    routes.add_service(health);
-    let names = served.iter().copied().chain([HEALTH]);
-    let v1 = names
-        .clone()
-        .fold(reflection(), |builder, name| {
-            builder.with_service_name(name)
-        })
-        .build_v1()
-        .expect("the API descriptor set is valid");
-    let v1alpha = names
-        .fold(reflection(), |builder, name| {
-            builder.with_service_name(name)
-        })
-        .build_v1alpha()
-        .expect("the API descriptor set is valid");
-    routes.add_service(v1);
-    routes.add_service(v1alpha);
-    reporter
+/// The gRPC services of one server. Each is added once ([`Services::add`]),
+/// which records its name; [`Services::finish`] puts gRPC reflection
+/// (`grpc.reflection.v1` and, for the many clients that still speak only
+/// it, `grpc.reflection.v1alpha`) and `grpc.health.v1` beside them, and the
+/// returned [`Health`] marks exactly those names serving when the server is
+/// ready and not serving when it stops. A service's list of names exists
+/// once, here.
+#[derive(Default)]
+pub struct Services {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
 }
 
-/// Marks the server ("") and each of `served` serving once `ready`
-/// completes (in a task of its own: the server answers, not serving, until
-/// then).
-pub fn serve_when(
-    health: &HealthReporter,
-    served: &[&'static str],
-    ready: impl Future<Output = ()> + Send + 'static,
-) {
-    let health = health.clone();
-    let served = served.to_vec();
-    tokio::spawn(async move {
-        ready.await;
-        for name in served.into_iter().chain([""]) {
-            health
-                .set_service_status(name, tonic_health::ServingStatus::Serving)
-                .await;
-        }
-    });
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl Services {
+    /// Adds `service` (a generated `…Server`), under its full name.
+    pub fn add<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// The full names added so far (`auth.v1.AuthService`, …).
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// The routes to serve: the services added, reflection advertising them
+    /// and health (but not the other services of the API), and health,
+    /// whose statuses start NOT_SERVING for the whole server ("", what a
+    /// Kubernetes gRPC probe asks) until [`Health::serve_when`] says so.
+    pub async fn finish(mut self) -> (tonic::service::Routes, Health) {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        self.routes.add_service(health);
+        let names = self.names.iter().copied().chain([HEALTH]);
+        let v1 = names
+            .clone()
+            .fold(reflection(), |builder, name| {
+                builder.with_service_name(name)
+            })
+            .build_v1()
+            .expect("the API descriptor set is valid");
+        let v1alpha = names
+            .fold(reflection(), |builder, name| {
+                builder.with_service_name(name)
+            })
+            .build_v1alpha()
+            .expect("the API descriptor set is valid");
+        self.routes.add_service(v1);
+        self.routes.add_service(v1alpha);
+        let health = Health {
+            reporter,
+            names: self.names,
+        };
+        (self.routes.routes(), health)
+    }
+}
+
+/// The health statuses of one server's services (see [`Services`]).
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl Health {
+    /// Marks the server ("") and each service serving once `ready`
+    /// completes (in a task of its own: the server answers, not serving,
+    /// until then).
+    pub fn serve_when(&self, ready: impl Future<Output = ()> + Send + 'static) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            ready.await;
+            for name in health.names.iter().copied().chain([""]) {
+                health
+                    .reporter
+                    .set_service_status(name, tonic_health::ServingStatus::Serving)
+                    .await;
+            }
+        });
+    }
+
+    /// The stop of the server in two futures. `stop` (give it to tonic's
+    /// `serve_with_incoming_shutdown`) completes `times.linger` after
+    /// `signal` does; at the signal it marks the server and each service
+    /// NOT_SERVING and runs `on_stop` (which ends long-lived streams).
+    /// `deadline` completes `times.drain` after `stop`: calls still running
+    /// then are cut (see [`serve_until`]).
+    pub fn graceful_stop(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+        on_stop: impl FnOnce() + Send + 'static,
+        times: StopTimes,
+    ) -> (
+        impl std::future::Future<Output = ()> + Send + 'static,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        use tonic_health::ServingStatus;
+        let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = stopped.clone();
+        let StopTimes { linger, drain } = times;
+        let stop = async move {
+            signal.await;
+            tracing::info!(
+                linger_ms = linger.as_millis(),
+                drain_secs = drain.as_secs(),
+                "stopping: not serving; calls accepted for the linger, then drained"
+            );
+            for name in [""].into_iter().chain(self.names.iter().copied()) {
+                self.reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            on_stop();
+            tokio::time::sleep(linger).await;
+            notify.notify_one();
+        };
+        let deadline = async move {
+            stopped.notified().await;
+            tokio::time::sleep(drain).await;
+        };
+        (stop, deadline)
+    }
 }
 
 fn reflection() -> tonic_reflection::server::Builder<'static> {
@@ -115,54 +216,8 @@ pub struct StopTimes {
     pub drain: std::time::Duration,
 }
 
-/// The stop of a gRPC server in two futures. `stop` (give it to tonic's
-/// `serve_with_incoming_shutdown`) completes `times.linger` after `signal`
-/// does; at the signal it marks the server (`""`) and each of `services`
-/// NOT_SERVING and runs `on_stop` (which ends long-lived streams).
-/// `deadline` completes `times.drain` after `stop`: calls still running
-/// then are cut (see [`serve_until`]).
-pub fn graceful_stop(
-    signal: impl std::future::Future<Output = ()> + Send + 'static,
-    health: HealthReporter,
-    services: Vec<&'static str>,
-    on_stop: impl FnOnce() + Send + 'static,
-    times: StopTimes,
-) -> (
-    impl std::future::Future<Output = ()> + Send + 'static,
-    impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    use tonic_health::ServingStatus;
-    let stopped = std::sync::Arc::new(tokio::sync::Notify::new());
-    let notify = stopped.clone();
-    let StopTimes { linger, drain } = times;
-    let stop = async move {
-        signal.await;
-        tracing::info!(
-            linger_ms = linger.as_millis(),
-            drain_secs = drain.as_secs(),
-            "stopping: not serving; calls accepted for the linger, then drained"
-        );
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        for service in services {
-            health
-                .set_service_status(service, ServingStatus::NotServing)
-                .await;
-        }
-        on_stop();
-        tokio::time::sleep(linger).await;
-        notify.notify_one();
-    };
-    let deadline = async move {
-        stopped.notified().await;
-        tokio::time::sleep(drain).await;
-    };
-    (stop, deadline)
-}
-
 /// Runs `server` until it finishes draining, or until `deadline` (from
-/// [`graceful_stop`]) cuts the calls still running.
+/// [`Health::graceful_stop`]) cuts the calls still running.
 pub async fn serve_until<E>(
     server: impl std::future::Future<Output = Result<(), E>>,
     deadline: impl std::future::Future<Output = ()>,

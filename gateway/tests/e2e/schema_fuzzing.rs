@@ -5,7 +5,7 @@
 //!
 //! `SCHEMA_FUZZ_EXAMPLES` sets the examples per operation (default 25, what
 //! CI runs); `SCHEMA_FUZZ_SEED` the seed (default fixed, so that a failure
-//! reproduces). The long run is in RELIABILITY.md: 200 examples take about
+//! reproduces). The long run is in docs/RELIABILITY.md: 200 examples take about
 //! 6 minutes; keep the whole run within the access tokens' 15 minutes.
 
 use reqwest::Method;
@@ -17,7 +17,7 @@ use crate::stack::{PASSWORD, Stack, spawn_stack_with};
 /// schema, status codes, content types and headers as documented, `Allow`
 /// on 405). Not `positive_data_acceptance` / `negative_data_rejection`: they
 /// need every validation rule in the schema (required fields, lengths), and
-/// proto3 does not say those; see RELIABILITY.md.
+/// proto3 does not say those; see docs/RELIABILITY.md.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
                       response_headers_conformance,response_schema_conformance,\
                       allow_header_conformance";

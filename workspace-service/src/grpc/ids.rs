@@ -1,5 +1,8 @@
 //! Ids as they arrive on the wire.
 
+/// Longest query of a task or turn, in characters.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+
 use uuid::Uuid;
 
 use crate::error::{Error, Result};

@@ -7,13 +7,11 @@ pub(crate) mod files;
 mod ids;
 mod stats;
 pub mod tasks;
-mod worker;
+pub(crate) mod worker;
 
-pub use conversations::ConversationApi;
-pub use files::FileApi;
-pub use stats::StatsApi;
-pub use tasks::TaskApi;
-pub use worker::{MAX_OUTPUTS as MAX_TASK_OUTPUTS, WorkerApi};
-
-/// Longest query of a task or turn, in characters.
-pub const MAX_QUERY_CHARS: usize = 10_000;
+pub use conversations::api::ConversationApi;
+pub use files::api::FileApi;
+pub use stats::api::StatsApi;
+pub use tasks::api::TaskApi;
+pub use worker::api::WorkerApi;
+pub use worker::upload_task_output::MAX_OUTPUTS as MAX_TASK_OUTPUTS;

@@ -88,7 +88,10 @@ async fn fifty_quick_heartbeats_make_one_progress_write() {
     let task = stack.create_task(&ada.token, "q", &[]).await;
     stack.claim(&worker, "w").await.unwrap();
     // The first flush happens when the flusher starts: let it pass.
-    workspace_service::progress::flush(&stack.state)
+    stack
+        .state
+        .progress
+        .flush(&stack.state.pool, stack.state.clock.now())
         .await
         .unwrap();
     let updated_at = stack
@@ -113,7 +116,10 @@ async fn fifty_quick_heartbeats_make_one_progress_write() {
     assert!(unwritten.progress.is_none());
     assert_eq!(unwritten.updated_at, updated_at);
     assert_eq!(
-        workspace_service::progress::flush(&stack.state)
+        stack
+            .state
+            .progress
+            .flush(&stack.state.pool, stack.state.clock.now())
             .await
             .unwrap(),
         1
@@ -122,7 +128,10 @@ async fn fifty_quick_heartbeats_make_one_progress_write() {
     assert_eq!(shown.progress.unwrap().fraction, 1.0);
     // Nothing left to write.
     assert_eq!(
-        workspace_service::progress::flush(&stack.state)
+        stack
+            .state
+            .progress
+            .flush(&stack.state.pool, stack.state.clock.now())
             .await
             .unwrap(),
         0
@@ -143,7 +152,10 @@ async fn a_fraction_outside_zero_to_one_is_invalid_and_changes_nothing() {
             .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{bad}");
     }
-    workspace_service::progress::flush(&stack.state)
+    stack
+        .state
+        .progress
+        .flush(&stack.state.pool, stack.state.clock.now())
         .await
         .unwrap();
     assert!(
@@ -190,7 +202,10 @@ async fn a_cancellation_reaches_the_next_heartbeat_and_refuses_the_rest() {
         .await
         .unwrap_err();
     assert_eq!(complete.code(), Code::FailedPrecondition);
-    workspace_service::progress::flush(&stack.state)
+    stack
+        .state
+        .progress
+        .flush(&stack.state.pool, stack.state.clock.now())
         .await
         .unwrap();
     let task = stack.get_task(&ada.token, &task.task_id).await.unwrap();

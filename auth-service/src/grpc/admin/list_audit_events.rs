@@ -4,12 +4,12 @@ use proto::auth::v1 as pb;
 use service_runtime::paging::page_size;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::EventType;
 use crate::db::audit::{EventFilter, Position};
 use crate::domain::Invalid;
 use crate::error::Result;
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn list_audit_events(
     state: &AppState,
@@ -41,9 +41,14 @@ pub async fn list_audit_events(
         filter.user_id, filter.event_types, filter.since, filter.until
     );
     let after: Option<Position> = state.page_tokens.decode(&scope, &request.page_token)?;
-    let (events, next_page_token, total_size) =
-        super::super::page_events(state, &filter, after, page_size(request.page_size), &scope)
-            .await?;
+    let (events, next_page_token, total_size) = crate::grpc::audit_pages::page_events(
+        state,
+        &filter,
+        after,
+        page_size(request.page_size),
+        &scope,
+    )
+    .await?;
     Ok(pb::ListAuditEventsResponse {
         events: events.iter().map(convert::audit_event).collect(),
         next_page_token,

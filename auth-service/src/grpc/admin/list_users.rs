@@ -3,10 +3,10 @@
 use proto::auth::v1 as pb;
 use service_runtime::paging::page_size;
 
-use crate::app::AppState;
 use crate::db::users::{Position, User};
 use crate::error::{Error, Result};
 use crate::grpc::convert;
+use crate::state::AppState;
 
 pub async fn list_users(
     state: &AppState,

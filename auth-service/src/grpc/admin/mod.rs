@@ -8,8 +8,8 @@ mod update_user;
 use proto::auth::v1::{self as pb, admin_service_server::AdminService};
 use tonic::{Request, Response, Status};
 
-use crate::app::AppState;
 use crate::grpc::ClientInfo;
+use crate::state::AppState;
 
 /// `auth.v1.AdminService`.
 #[derive(Debug, Clone)]

@@ -6,13 +6,13 @@ use diesel_async::AsyncConnection;
 use proto::auth::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{Event, EventType};
 use crate::db::sessions::Session;
 use crate::db::users::{FlagsChange, User};
 use crate::error::{Error, Result};
 use crate::grpc::{ClientInfo, convert};
 use crate::sessions;
+use crate::state::AppState;
 
 pub async fn update_user(
     state: &AppState,

@@ -22,8 +22,6 @@ use uuid::Uuid;
 use super::schema::{conversation_turns, files, task_counts, task_files, task_queues, tasks};
 use crate::domain::task_state::Status;
 
-pub use filter::{OrderColumn, Position, TaskFilter};
-
 /// The notification channel of task changes.
 pub const CHANGED_CHANNEL: &str = "task_changed";
 
@@ -229,17 +227,6 @@ pub async fn delete(conn: &mut AsyncPgConnection, task: &Task) -> QueryResult<()
         adjust_queue(conn, task.user_id, &task.kind, -1).await?;
     }
     notify(conn, task.id).await
-}
-
-/// Deletes `task` (locked by the caller) with its output files; returns the
-/// contents those used, to free once the transaction commits.
-pub async fn delete_with_outputs(
-    conn: &mut AsyncPgConnection,
-    task: &Task,
-) -> QueryResult<Vec<String>> {
-    let freed = outputs::discard(conn, task.id).await?;
-    delete(conn, task).await?;
-    Ok(freed)
 }
 
 /// Finished tasks that no conversation turn owns, finished before `cutoff`,

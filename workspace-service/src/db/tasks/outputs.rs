@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::TaskFile;
+use super::{Task, TaskFile};
 use crate::db::files;
 use crate::db::schema::{files as files_table, task_outputs};
 
@@ -72,4 +72,15 @@ pub async fn discard(conn: &mut AsyncPgConnection, task_id: Uuid) -> QueryResult
         .load(conn)
         .await?;
     files::delete_many(conn, &ids).await
+}
+
+/// Deletes `task` (locked by the caller) with its output files; returns the
+/// contents those used, to free once the transaction commits.
+pub async fn delete_task_and_outputs(
+    conn: &mut AsyncPgConnection,
+    task: &Task,
+) -> QueryResult<Vec<String>> {
+    let freed = discard(conn, task.id).await?;
+    super::delete(conn, task).await?;
+    Ok(freed)
 }

@@ -5,11 +5,11 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::conversations::{Conversation, NewConversation};
 use crate::db::files;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn create_conversation(
     state: &AppState,

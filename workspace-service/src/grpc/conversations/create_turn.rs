@@ -7,7 +7,6 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::conversations;
 use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::db::tasks::NewTask;
@@ -16,7 +15,8 @@ use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
-use crate::grpc::tasks::Admit;
+use crate::grpc::tasks::create_task::{Admit, check_limits};
+use crate::state::AppState;
 
 pub async fn create_turn(
     state: &AppState,
@@ -24,7 +24,7 @@ pub async fn create_turn(
     request: pb::CreateTurnRequest,
 ) -> Result<pb::CreateTurnResponse> {
     let conversation_id = ids::parse_resource("conversation", &request.conversation_id)?;
-    let query = ids::text("query", &request.query, crate::grpc::MAX_QUERY_CHARS)?;
+    let query = ids::text("query", &request.query, ids::MAX_QUERY_CHARS)?;
     let kind = Kind::parse(&request.kind).map_err(|why| Error::invalid("kind", why))?;
     let key = ids::request_id(&request.request_id)?.map(|id| {
         RequestKey::new(
@@ -55,8 +55,7 @@ pub async fn create_turn(
             let number = conversations::next_turn_number(conn, conversation_id, user_id, now)
                 .await?
                 .ok_or(Error::NotFound("conversation"))?;
-            crate::grpc::tasks::check_limits(conn, state, user_id, Admit::Create(Status::Pending))
-                .await?;
+            check_limits(conn, state, user_id, Admit::Create(Status::Pending)).await?;
             let turn = NewTurn {
                 id: turn_id,
                 conversation_id,

@@ -6,9 +6,9 @@ use proto::workspace::v1 as pb;
 use service_runtime::paging::page_size;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::conversations::{self, ListFilter, Position};
 use crate::error::{Error, Result};
+use crate::state::AppState;
 
 pub async fn list_conversations(
     state: &AppState,

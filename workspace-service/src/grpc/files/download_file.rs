@@ -9,10 +9,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files::{self, File};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub type DownloadStream = ReceiverStream<Result<pb::DownloadFileResponse, Status>>;
 

@@ -3,10 +3,10 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn get_file(
     state: &AppState,

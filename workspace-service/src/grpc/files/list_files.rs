@@ -4,9 +4,9 @@ use proto::workspace::v1 as pb;
 use service_runtime::paging::page_size;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files::{self, Position};
 use crate::error::Result;
+use crate::state::AppState;
 
 pub async fn list_files(
     state: &AppState,

@@ -7,11 +7,11 @@ use proto::workspace::v1::{self as pb, upload_file_request::Part};
 use tonic::Streaming;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files::{self, File};
 use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 use crate::uploads;
 
 pub async fn upload_file(

@@ -3,8 +3,8 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::Result;
+use crate::state::AppState;
 
 pub async fn get_stats(state: &AppState, user_id: Uuid) -> Result<pb::GetStatsResponse> {
     let mut conn = state.pool.get().await?;

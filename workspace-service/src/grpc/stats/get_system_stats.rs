@@ -2,9 +2,9 @@
 
 use proto::workspace::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::stats;
 use crate::error::Result;
+use crate::state::AppState;
 
 pub async fn get_system_stats(state: &AppState) -> Result<pb::GetSystemStatsResponse> {
     let since = state.clock.now() - chrono::Duration::hours(24);

@@ -2,9 +2,9 @@
 
 use proto::workspace::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::stats::{self, Metric};
 use crate::error::{Error, Result};
+use crate::state::AppState;
 
 pub async fn list_top_users(
     state: &AppState,

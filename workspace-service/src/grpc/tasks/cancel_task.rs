@@ -3,9 +3,9 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::task_state::Action;
 use crate::error::Result;
+use crate::state::AppState;
 
 pub async fn cancel_task(
     state: &AppState,

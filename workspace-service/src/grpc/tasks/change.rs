@@ -3,12 +3,12 @@
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks::attempts::{self, Outcome};
 use crate::db::tasks::{self, Changes, Task, outputs};
 use crate::domain::task_state::{Action, Status};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 /// Applies `action` to the caller's task `raw_id`.
 pub async fn apply(
@@ -28,7 +28,13 @@ pub async fn apply(
                 .ok_or(Error::NotFound("task"))?;
             let to = task.status().after(action).map_err(Error::Transition)?;
             if to == Status::Pending {
-                super::check_limits(conn, state, user_id, super::Admit::Queue).await?;
+                super::create_task::check_limits(
+                    conn,
+                    state,
+                    user_id,
+                    super::create_task::Admit::Queue,
+                )
+                .await?;
             }
             let mut freed = Vec::new();
             let changes = match action {

@@ -6,7 +6,6 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files;
 use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::db::tasks::{self, NewTask, Task};
@@ -14,13 +13,14 @@ use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn create_task(
     state: &AppState,
     user_id: Uuid,
     request: pb::CreateTaskRequest,
 ) -> Result<pb::CreateTaskResponse> {
-    let query = ids::text("query", &request.query, crate::grpc::MAX_QUERY_CHARS)?;
+    let query = ids::text("query", &request.query, ids::MAX_QUERY_CHARS)?;
     let file_ids = ids::parse_list("file_ids", &request.file_ids)?;
     let kind = Kind::parse(&request.kind).map_err(|why| Error::invalid("kind", why))?;
     let start = request.start.unwrap_or(true);

@@ -6,10 +6,10 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn delete_task(
     state: &AppState,
@@ -36,7 +36,7 @@ pub async fn delete_task(
                         .to_owned(),
                 ));
             }
-            Ok(tasks::delete_with_outputs(conn, &task).await?)
+            Ok(tasks::outputs::delete_task_and_outputs(conn, &task).await?)
         })
         .await?;
     crate::blobs::free_all(state, &freed).await;

@@ -7,11 +7,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks;
 use crate::error::{Error, Result};
 use crate::export;
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub type ExportStream = ReceiverStream<Result<pb::ExportTaskResponse, Status>>;
 

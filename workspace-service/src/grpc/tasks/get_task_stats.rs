@@ -3,10 +3,10 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks;
 use crate::domain::task_state::Status;
 use crate::error::Result;
+use crate::state::AppState;
 
 pub async fn get_task_stats(state: &AppState, user_id: Uuid) -> Result<pb::GetTaskStatsResponse> {
     let mut conn = state.pool.get().await?;

@@ -4,10 +4,10 @@ use proto::workspace::v1 as pb;
 use service_runtime::paging::page_size;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::db::tasks::{OrderColumn, Position, TaskFilter};
+use crate::db::tasks::filter::{OrderColumn, Position, TaskFilter};
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
+use crate::state::AppState;
 
 fn time(
     field: &'static str,

@@ -5,13 +5,13 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files;
 use crate::db::tasks::{self, Changes, Task};
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn update_task(
     state: &AppState,
@@ -22,7 +22,7 @@ pub async fn update_task(
     let query = request
         .query
         .as_deref()
-        .map(|q| ids::text("query", q, crate::grpc::MAX_QUERY_CHARS))
+        .map(|q| ids::text("query", q, ids::MAX_QUERY_CHARS))
         .transpose()?;
     let kind = request
         .kind

@@ -11,10 +11,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks::{self, Task};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub type TaskStream = ReceiverStream<Result<pb::WatchTaskResponse, Status>>;
 
@@ -47,7 +47,7 @@ pub async fn watch_task(
     tokio::spawn(async move {
         // Given back when the stream ends, however it ends.
         let _slot = slot;
-        let drained = crate::app::drained(state.draining.clone());
+        let drained = service_runtime::shutdown::drained(state.draining.clone());
         tokio::pin!(drained);
         let mut last = visible(&first.1);
         let mut done = first.0.status().is_terminal();

@@ -5,11 +5,11 @@ use access::Claims;
 use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 
-use crate::app::AppState;
 use crate::db::tasks::queue::{self, Claimant};
 use crate::domain::kind::{self, KindError, KindFilter};
 use crate::error::{Error, Result};
 use crate::grpc::convert::timestamp;
+use crate::state::AppState;
 
 pub async fn claim_task(
     state: &AppState,

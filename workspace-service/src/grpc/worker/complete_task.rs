@@ -4,7 +4,6 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files;
 use crate::db::tasks::attempts::{self, Outcome};
 use crate::db::tasks::{self, Changes, Task, TurnResult};
@@ -12,6 +11,7 @@ use crate::domain::task_state::Action;
 use crate::error::{Error, Result};
 use crate::grpc::convert::value_to_json;
 use crate::grpc::ids;
+use crate::state::AppState;
 
 /// Largest analysis text kept, in characters.
 const MAX_ANALYSIS_CHARS: usize = 100_000;

@@ -6,11 +6,11 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::queue::{Ended, Ending};
+use crate::state::AppState;
 
 pub async fn fail_task(
     state: &AppState,

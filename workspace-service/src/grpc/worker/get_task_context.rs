@@ -8,13 +8,13 @@ use diesel_async::AsyncPgConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks::{self, Task, outputs};
 use crate::db::{conversations, files, turns};
 use crate::error::Result;
 use crate::grpc::conversations::turn_to_wire;
 use crate::grpc::ids;
 use crate::grpc::tasks::{file_to_task_file, task_file_to_wire};
+use crate::state::AppState;
 
 pub async fn get_task_context(
     state: &AppState,

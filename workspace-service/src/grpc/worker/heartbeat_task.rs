@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks::{self, queue};
 use crate::domain::progress::Progress;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
 use crate::grpc::convert::{timestamp, value_to_json};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub async fn heartbeat_task(
     state: &AppState,

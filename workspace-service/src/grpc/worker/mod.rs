@@ -5,113 +5,21 @@
 //! A lease is held by a worker name *and* the service account that claimed
 //! it: another account naming the same worker holds nothing.
 
+pub mod api;
 mod claim_task;
 mod complete_task;
 mod fail_task;
 mod get_task_context;
 mod heartbeat_task;
 mod read_task_file;
-mod upload_task_output;
-
-pub use upload_task_output::MAX_OUTPUTS;
+pub(crate) mod upload_task_output;
 
 use chrono::{DateTime, Utc};
-use proto::workspace::v1::{self as pb, worker_service_server::WorkerService};
-use tonic::{Request, Response, Streaming};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::tasks::Task;
 use crate::error::{Error, Result};
-
-/// `workspace.v1.WorkerService`.
-#[derive(Debug, Clone)]
-pub struct WorkerApi {
-    state: AppState,
-}
-
-impl WorkerApi {
-    /// The API over the service's state.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-#[tonic::async_trait]
-impl WorkerService for WorkerApi {
-    async fn claim_task(
-        &self,
-        request: Request<pb::ClaimTaskRequest>,
-    ) -> Result<Response<pb::ClaimTaskResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.clone();
-        Ok(Response::new(
-            claim_task::claim_task(&self.state, &caller, request.into_inner()).await?,
-        ))
-    }
-
-    async fn heartbeat_task(
-        &self,
-        request: Request<pb::HeartbeatTaskRequest>,
-    ) -> Result<Response<pb::HeartbeatTaskResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            heartbeat_task::heartbeat_task(&self.state, caller, request.into_inner()).await?,
-        ))
-    }
-
-    async fn complete_task(
-        &self,
-        request: Request<pb::CompleteTaskRequest>,
-    ) -> Result<Response<pb::CompleteTaskResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            complete_task::complete_task(&self.state, caller, request.into_inner()).await?,
-        ))
-    }
-
-    async fn fail_task(
-        &self,
-        request: Request<pb::FailTaskRequest>,
-    ) -> Result<Response<pb::FailTaskResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            fail_task::fail_task(&self.state, caller, request.into_inner()).await?,
-        ))
-    }
-
-    async fn get_task_context(
-        &self,
-        request: Request<pb::GetTaskContextRequest>,
-    ) -> Result<Response<pb::GetTaskContextResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            get_task_context::get_task_context(&self.state, caller, request.into_inner()).await?,
-        ))
-    }
-
-    type ReadTaskFileStream = read_task_file::TaskFileStream;
-
-    async fn read_task_file(
-        &self,
-        request: Request<pb::ReadTaskFileRequest>,
-    ) -> Result<Response<Self::ReadTaskFileStream>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            read_task_file::read_task_file(&self.state, caller, request.into_inner()).await?,
-        ))
-    }
-
-    async fn upload_task_output(
-        &self,
-        request: Request<Streaming<pb::UploadTaskOutputRequest>>,
-    ) -> Result<Response<pb::UploadTaskOutputResponse>, tonic::Status> {
-        let caller = access::caller(&request)?.sub;
-        Ok(Response::new(
-            upload_task_output::upload_task_output(&self.state, caller, request.into_inner())
-                .await?,
-        ))
-    }
-}
+use crate::state::AppState;
 
 /// A worker id: 1 to 200 visible characters.
 fn worker_id(raw: &str) -> Result<String> {

@@ -5,11 +5,11 @@ use proto::workspace::v1::{self as pb, read_task_file_response::Part};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::app::AppState;
 use crate::db::files;
 use crate::error::{Error, Result};
 use crate::grpc::files::download_file::{FilePart, stream};
 use crate::grpc::ids;
+use crate::state::AppState;
 
 pub type TaskFileStream = ReceiverStream<Result<pb::ReadTaskFileResponse, Status>>;
 

@@ -11,11 +11,11 @@ use proto::workspace::v1::{self as pb, upload_task_output_request::Part};
 use tonic::Streaming;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::db::files::File;
 use crate::db::tasks::{self, outputs};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
+use crate::state::AppState;
 use crate::uploads;
 
 /// Most outputs one task may have.

@@ -21,11 +21,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::app::{AppState, forward_headers};
+use super::forwarded::{Client, forward_headers};
+use super::transcode;
 use crate::error::ApiError;
 use crate::json;
 use crate::routes::Route;
-use crate::transcode;
+use crate::state::AppState;
 
 /// The largest message sent upstream: the services take chunks of at most
 /// 1 MiB.
@@ -40,7 +41,7 @@ pub async fn upload(
     route: &Route,
     (metadata_field, chunk_field): (&FieldDescriptor, &FieldDescriptor),
     parts: &Parts,
-    client: &crate::app::Client,
+    client: &Client,
     body: Body,
 ) -> Result<Response, ApiError> {
     let Kind::Message(metadata_type) = metadata_field.kind() else {
