@@ -69,6 +69,15 @@ impl Error {
     }
 }
 
+impl From<crate::domain::Invalid> for Error {
+    fn from(e: crate::domain::Invalid) -> Self {
+        Self::Invalid {
+            field: e.field,
+            description: e.description,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         Self::Internal(e.into())

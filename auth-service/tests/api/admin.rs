@@ -3,7 +3,7 @@ use tonic::Code;
 
 use crate::helpers::{authorized, eventually, spawn_app};
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = testkit::PASSWORD;
 
 #[tokio::test]
 async fn normal_users_get_permission_denied_on_every_admin_rpc() {
@@ -279,7 +279,7 @@ async fn a_demoted_administrator_loses_the_role_at_once_not_when_the_token_expir
     assert!(refused, "the demoted token still administers");
     // Signed in again, she is a plain user.
     let again = app
-        .login_email("ada@example.com", "correct horse battery")
+        .login_email("ada@example.com", testkit::PASSWORD)
         .await
         .unwrap();
     assert_eq!(

@@ -2,7 +2,7 @@ use proto::auth::v1 as pb;
 
 use crate::helpers::{authorized, spawn_app};
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = testkit::PASSWORD;
 
 #[tokio::test]
 async fn users_see_their_own_sign_in_history_newest_first() {
@@ -125,11 +125,7 @@ async fn no_secret_reaches_the_logs() {
         .unwrap()
         .into_inner();
     let hash: String = {
-        let (client, connection) =
-            tokio_postgres::connect(&app.database_url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
+        let client = testkit::Database::at(&app.database_url).client().await;
         client
             .query_one("SELECT password_hash FROM users", &[])
             .await

@@ -8,7 +8,7 @@ async fn cleanup_deletes_what_ended_over_a_week_ago_and_keeps_the_rest() {
     let old = app.signed_in_pair("ada@example.com").await;
     app.clock.advance(chrono::Duration::days(15));
     let fresh = app
-        .login_email("ada@example.com", "correct horse battery")
+        .login_email("ada@example.com", testkit::PASSWORD)
         .await
         .unwrap();
 
@@ -44,11 +44,11 @@ async fn cleanup_deletes_what_ended_over_a_week_ago_and_keeps_the_rest() {
 #[tokio::test]
 async fn a_backlog_is_deleted_page_by_page_until_none_is_left() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     for _ in 0..5 {
-        app.login_email("ada@example.com", "correct horse battery")
+        app.login_email("ada@example.com", testkit::PASSWORD)
             .await
             .unwrap();
     }

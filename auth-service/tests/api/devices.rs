@@ -6,7 +6,7 @@ use tonic::Code;
 
 use crate::helpers::{authorized, spawn_app};
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = testkit::PASSWORD;
 const ATTACKER: &str = "127.0.0.2";
 const OWNER: &str = "127.0.0.1";
 

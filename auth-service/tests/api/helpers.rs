@@ -2,15 +2,15 @@
 
 use std::net::SocketAddr;
 
-use auth_service::{AppState, Application, Config};
+use auth_service::{AppState, Config};
 use proto::auth::v1::{
     self as pb, admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
 };
 use service_runtime::clock::Clock;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-/// A running service with its own database and a clock the test moves.
+/// A running service with its own database and a clock the test moves
+/// (started through `testkit`).
 pub struct TestApp {
     pub addr: SocketAddr,
     pub database_url: String,
@@ -18,53 +18,23 @@ pub struct TestApp {
     pub admin: AdminServiceClient<Channel>,
     pub clock: Clock,
     pub state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Stops the service when dropped.
+    pub stack: testkit::Stack,
     _keys: tempfile::TempDir,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// The configuration tests run with: a fresh database, a new key, port 0,
-/// and bcrypt at its lowest cost so tests stay fast (the default cost is
-/// checked in the unit tests of `config`).
+/// The configuration tests run with (see `testkit::configs`), its signing
+/// key in `keys`.
 pub fn test_config(database_url: &str, keys: &tempfile::TempDir) -> Config {
-    let mut config = Config::local(database_url, keys.path().join("signing.pem"));
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.database_pool_size = 4;
-    config.bcrypt_cost = 4;
-    config.forwarding_key = Some(gateway_key());
-    config
+    testkit::configs::auth(database_url, &keys.path().join("signing.pem"))
 }
 
-/// The secret the test services share with "the gateway" of the tests.
-pub const FORWARDED_SECRET: &str = "tests: 32 bytes or more of secret";
-
-pub fn gateway_key() -> service_runtime::forwarded::ForwardingKey {
-    service_runtime::forwarded::ForwardingKey::new(&FORWARDED_SECRET.to_owned().into()).unwrap()
-}
-
-/// `request` as the gateway sends it for a client at `ip`: the address
-/// forwarded and signed.
-pub fn from_gateway<T>(mut request: tonic::Request<T>, ip: &str) -> tonic::Request<T> {
-    request
-        .metadata_mut()
-        .insert("x-forwarded-for", ip.parse().unwrap());
-    gateway_key().sign_metadata(
-        request.metadata_mut(),
-        service_runtime::forwarded::unix_now(),
-    );
-    request
-}
+pub use testkit::fixtures::from_gateway;
 
 pub async fn spawn_app() -> TestApp {
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     spawn_with(test_config(&database_url, &keys), keys).await
 }
@@ -76,45 +46,25 @@ pub async fn spawn_with(config: Config, keys: tempfile::TempDir) -> TestApp {
 /// A service on `clock`: races are tested on the system clock, where two
 /// requests read different times, as they do in production.
 pub async fn spawn_with_clock(config: Config, keys: tempfile::TempDir, clock: Clock) -> TestApp {
-    let database_url = secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned();
-    let app = Application::build_with_clock(config, clock.clone())
+    let stack = testkit::Stack::builder()
+        .auth_config(config)
+        .auth_clock(clock.clone())
+        .start()
         .await
-        .expect("the service builds");
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until(async {
-        let _ = rx.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("the service starts and becomes ready");
+    let channel = Channel::from_shared(stack.auth.url.clone())
         .unwrap()
         .connect()
         .await
         .expect("the service accepts connections");
-    // As a client (or a Kubernetes probe) would: wait until it is ready.
-    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let ready = eventually(std::time::Duration::from_secs(10), || {
-        let mut health = health.clone();
-        async move {
-            let check = health.check(tonic_health::pb::HealthCheckRequest {
-                service: String::new(),
-            });
-            check.await.is_ok_and(|r| {
-                r.into_inner().status
-                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-            })
-        }
-    })
-    .await;
-    assert!(ready, "the service becomes ready");
     TestApp {
-        addr,
-        database_url,
+        addr: stack.auth.addr,
+        database_url: stack.auth.database.url.clone(),
         auth: AuthServiceClient::new(channel.clone()),
         admin: AdminServiceClient::new(channel),
         clock,
-        state,
-        shutdown: Some(tx),
+        state: stack.auth.state.clone(),
+        stack,
         _keys: keys,
     }
 }
@@ -187,12 +137,8 @@ impl TestApp {
 
     /// Registers `email` and signs in; returns the token pair.
     pub async fn signed_in_pair(&self, email: &str) -> pb::TokenPair {
-        self.register(email, "correct horse battery", "")
-            .await
-            .unwrap();
-        self.login_email(email, "correct horse battery")
-            .await
-            .unwrap()
+        self.register(email, testkit::PASSWORD, "").await.unwrap();
+        self.login_email(email, testkit::PASSWORD).await.unwrap()
     }
 
     /// A superuser's access token.
@@ -202,11 +148,11 @@ impl TestApp {
             &self.state.hasher,
             email,
             None,
-            "correct horse battery",
+            testkit::PASSWORD,
         )
         .await
         .unwrap();
-        self.login_email(email, "correct horse battery")
+        self.login_email(email, testkit::PASSWORD)
             .await
             .unwrap()
             .access_token
@@ -238,25 +184,11 @@ impl TestApp {
 
     /// Runs `sql` returning one bigint.
     pub async fn count(&self, sql: &str) -> i64 {
-        let (client, connection) =
-            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client.query_one(sql, &[]).await.unwrap().get(0)
+        self.stack.auth.database.count(sql).await
     }
 }
 
-/// `message` with `authorization: Bearer <token>`.
-pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
-pub use service_runtime::testing::eventually;
+pub use testkit::{authorized, eventually};
 
 /// The field named by the first `BadRequest` violation of `status`.
 pub fn violated_field(status: &tonic::Status) -> Option<String> {

@@ -2,8 +2,9 @@ use crate::helpers::{spawn_with, test_config};
 
 #[tokio::test]
 async fn after_a_key_rotation_tokens_of_the_previous_key_still_verify() {
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let old_key = keys.path().join("signing.pem");
     let new_key = keys.path().join("next.pem");
@@ -38,7 +39,7 @@ async fn after_a_key_rotation_tokens_of_the_previous_key_still_verify() {
         "ada@example.com"
     );
     let new_token = rotated
-        .login_email("ada@example.com", "correct horse battery")
+        .login_email("ada@example.com", testkit::PASSWORD)
         .await
         .unwrap()
         .access_token;

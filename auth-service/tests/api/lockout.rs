@@ -5,7 +5,7 @@ use tonic_types::StatusExt;
 
 use crate::helpers::spawn_app;
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = testkit::PASSWORD;
 
 #[tokio::test]
 async fn five_failures_lock_the_account_even_for_the_right_password_until_the_cooldown() {

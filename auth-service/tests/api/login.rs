@@ -6,11 +6,11 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn login_by_email_returns_a_token_pair_and_records_the_sign_in() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "ada")
+    app.register("ada@example.com", testkit::PASSWORD, "ada")
         .await
         .unwrap();
     let pair = app
-        .login_email("ADA@example.com", "correct horse battery")
+        .login_email("ADA@example.com", testkit::PASSWORD)
         .await
         .unwrap();
     assert_eq!(pair.token_type, "Bearer");
@@ -32,7 +32,7 @@ async fn login_by_email_returns_a_token_pair_and_records_the_sign_in() {
 #[tokio::test]
 async fn login_by_username_ignores_its_case() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "Ada.L")
+    app.register("ada@example.com", testkit::PASSWORD, "Ada.L")
         .await
         .unwrap();
     let pair = app
@@ -40,7 +40,7 @@ async fn login_by_username_ignores_its_case() {
         .clone()
         .login(pb::LoginRequest {
             username: "ada.l".into(),
-            password: "correct horse battery".into(),
+            password: testkit::PASSWORD.into(),
             device_info: "test suite".into(),
             ..Default::default()
         })
@@ -60,7 +60,7 @@ async fn login_by_username_ignores_its_case() {
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_account_get_the_same_answer() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     let wrong = app
@@ -68,7 +68,7 @@ async fn a_wrong_password_and_an_unknown_account_get_the_same_answer() {
         .await
         .unwrap_err();
     let unknown = app
-        .login_email("nobody@example.com", "correct horse battery")
+        .login_email("nobody@example.com", testkit::PASSWORD)
         .await
         .unwrap_err();
     assert_eq!(wrong.code(), Code::Unauthenticated);
@@ -108,8 +108,9 @@ async fn a_login_storm_does_not_starve_the_connection_pool() {
     // logins queue for the hasher without holding the connection, so none of
     // them (and no other request) times out waiting for it. Sixteen accounts:
     // one account has at most LOGIN_MAX_FAILURES sign-ins checked at once.
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = crate::helpers::test_config(&database_url, &keys);
     config.database_pool_size = 1;
@@ -120,13 +121,11 @@ async fn a_login_storm_does_not_starve_the_connection_pool() {
     let app = crate::helpers::spawn_with(config, keys).await;
     let emails: Vec<_> = (0..16).map(|i| format!("user{i}@example.com")).collect();
     for email in &emails {
-        app.register(email, "correct horse battery", "")
-            .await
-            .unwrap();
+        app.register(email, testkit::PASSWORD, "").await.unwrap();
     }
     let logins = emails
         .iter()
-        .map(|email| app.login_email(email, "correct horse battery"));
+        .map(|email| app.login_email(email, testkit::PASSWORD));
     let results = futures::future::join_all(logins).await;
     let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(

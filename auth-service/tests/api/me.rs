@@ -94,7 +94,7 @@ async fn wrong_current_passwords_are_audited_and_locked_after_five() {
     }
     // Locked: even the right password is refused, without a check.
     assert_eq!(
-        change("correct horse battery").await.unwrap_err().code(),
+        change(testkit::PASSWORD).await.unwrap_err().code(),
         tonic::Code::ResourceExhausted
     );
     assert_eq!(
@@ -106,9 +106,9 @@ async fn wrong_current_passwords_are_audited_and_locked_after_five() {
         6
     );
     // Signing in is not locked by it.
-    app.login_email("ada@example.com", "correct horse battery")
+    app.login_email("ada@example.com", testkit::PASSWORD)
         .await
         .unwrap();
     app.clock.advance(chrono::Duration::minutes(16));
-    change("correct horse battery").await.unwrap();
+    change(testkit::PASSWORD).await.unwrap();
 }

@@ -15,8 +15,9 @@ async fn spawn() -> (TestApp, FakeOidc) {
     let fake = FakeOidc::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.oidc_providers = ["corp", "google", "legacy"]
@@ -337,8 +338,9 @@ async fn a_provider_that_cannot_be_reached_is_unavailable_and_audited() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.oidc_providers = vec![OidcProviderConfig {

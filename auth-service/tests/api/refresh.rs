@@ -73,8 +73,9 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_session() {
 
 #[tokio::test]
 async fn within_the_grace_window_a_reused_token_gets_a_fresh_pair_and_is_audited() {
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.refresh_reuse_grace = std::time::Duration::from_secs(30);
@@ -143,8 +144,9 @@ async fn double_refresh(app: &crate::helpers::TestApp, token: &str) -> Vec<pb::T
 }
 
 async fn system_clock_app(grace_secs: u64) -> crate::helpers::TestApp {
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.refresh_reuse_grace = std::time::Duration::from_secs(grace_secs);
@@ -154,12 +156,12 @@ async fn system_clock_app(grace_secs: u64) -> crate::helpers::TestApp {
 #[tokio::test]
 async fn twenty_rounds_of_concurrent_double_refresh_never_fork_the_session() {
     let app = system_clock_app(0).await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     for round in 0..20 {
         let pair = app
-            .login_email("ada@example.com", "correct horse battery")
+            .login_email("ada@example.com", testkit::PASSWORD)
             .await
             .unwrap();
         let pairs = double_refresh(&app, &pair.refresh_token).await;
@@ -170,12 +172,12 @@ async fn twenty_rounds_of_concurrent_double_refresh_never_fork_the_session() {
 #[tokio::test]
 async fn within_the_grace_window_concurrent_refreshes_leave_one_live_chain() {
     let app = system_clock_app(30).await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     for round in 0..10 {
         let pair = app
-            .login_email("ada@example.com", "correct horse battery")
+            .login_email("ada@example.com", testkit::PASSWORD)
             .await
             .unwrap();
         let pairs = double_refresh(&app, &pair.refresh_token).await;

@@ -6,7 +6,7 @@ use crate::helpers::{spawn_app, violated_field};
 async fn registering_returns_the_account_with_a_normalised_email() {
     let app = spawn_app().await;
     let user = app
-        .register("  Ada@Example.COM ", "correct horse battery", "ada")
+        .register("  Ada@Example.COM ", testkit::PASSWORD, "ada")
         .await
         .unwrap();
     assert_eq!(user.email, "ada@example.com");
@@ -21,7 +21,7 @@ async fn registering_returns_the_account_with_a_normalised_email() {
 #[tokio::test]
 async fn the_password_is_stored_as_a_bcrypt_hash_only() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     let plain = app
@@ -37,14 +37,14 @@ async fn the_password_is_stored_as_a_bcrypt_hash_only() {
 async fn bad_fields_are_invalid_argument_naming_the_field() {
     let app = spawn_app().await;
     let cases = [
-        ("", "correct horse battery", "", "email"),
-        ("not-an-email", "correct horse battery", "", "email"),
+        ("", testkit::PASSWORD, "", "email"),
+        ("not-an-email", testkit::PASSWORD, "", "email"),
         ("ada@example.com", "short", "", "password"),
         ("ada@example.com", &"x".repeat(73), "", "password"),
-        ("ada@example.com", "correct horse battery", "a", "username"),
+        ("ada@example.com", testkit::PASSWORD, "a", "username"),
         (
             "ada@example.com",
-            "correct horse battery",
+            testkit::PASSWORD,
             "ada lovelace",
             "username",
         ),
@@ -68,7 +68,7 @@ async fn bad_fields_are_invalid_argument_naming_the_field() {
 #[tokio::test]
 async fn a_taken_email_is_already_exists_whatever_its_case() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
     let status = app
@@ -82,11 +82,11 @@ async fn a_taken_email_is_already_exists_whatever_its_case() {
 #[tokio::test]
 async fn a_taken_username_is_already_exists_and_leaves_no_row_behind() {
     let app = spawn_app().await;
-    app.register("ada@example.com", "correct horse battery", "Ada")
+    app.register("ada@example.com", testkit::PASSWORD, "Ada")
         .await
         .unwrap();
     let status = app
-        .register("grace@example.com", "correct horse battery", "ada")
+        .register("grace@example.com", testkit::PASSWORD, "ada")
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -106,7 +106,7 @@ async fn chinese_usernames_and_names_round_trip() {
         .clone()
         .register(proto::auth::v1::RegisterRequest {
             email: "wei@example.com".into(),
-            password: "correct horse battery".into(),
+            password: testkit::PASSWORD.into(),
             username: "张伟伟".into(),
             full_name: "张伟".into(),
         })
@@ -125,7 +125,7 @@ fn register_from(ip: &str, email: &str) -> tonic::Request<proto::auth::v1::Regis
     crate::helpers::from_gateway(
         tonic::Request::new(proto::auth::v1::RegisterRequest {
             email: email.into(),
-            password: "correct horse battery".into(),
+            password: testkit::PASSWORD.into(),
             ..Default::default()
         }),
         ip,
@@ -136,14 +136,15 @@ fn register_from(ip: &str, email: &str) -> tonic::Request<proto::auth::v1::Regis
 async fn a_registration_flood_from_one_address_is_refused_before_hashing_and_logins_go_on() {
     // One hashing slot at a real cost: 64 registrations released at once
     // from one address, and a sign-in from another in the middle of them.
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = crate::helpers::test_config(&database_url, &keys);
     config.bcrypt_cost = 10;
     config.bcrypt_concurrency = 1;
     let app = crate::helpers::spawn_with(config, keys).await;
-    app.register("ada@example.com", "correct horse battery", "")
+    app.register("ada@example.com", testkit::PASSWORD, "")
         .await
         .unwrap();
 
@@ -161,11 +162,7 @@ async fn a_registration_flood_from_one_address_is_refused_before_hashing_and_log
         .collect();
     barrier.wait().await;
     let login = app
-        .login_as(
-            "ada@example.com",
-            "correct horse battery",
-            Some("127.0.0.1"),
-        )
+        .login_as("ada@example.com", testkit::PASSWORD, Some("127.0.0.1"))
         .await;
     let (mut registered, mut refused) = (0, 0);
     for call in flood {

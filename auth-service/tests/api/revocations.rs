@@ -42,7 +42,7 @@ async fn the_revocation_stream_sends_the_relevant_past_then_each_new_revocation(
     assert!(marker.snapshot_complete && marker.session_id.is_empty());
 
     let after = app
-        .login_email("ada@example.com", "correct horse battery")
+        .login_email("ada@example.com", testkit::PASSWORD)
         .await
         .unwrap();
     app.auth

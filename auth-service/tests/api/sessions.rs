@@ -3,7 +3,7 @@ use tonic::Code;
 
 use crate::helpers::{authorized, eventually, spawn_app, violated_field};
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = testkit::PASSWORD;
 
 async fn list(app: &crate::helpers::TestApp, token: &str) -> Vec<pb::Session> {
     app.auth

@@ -19,8 +19,9 @@ async fn spawn(timeout: Duration) -> (TestApp, FakeWechat) {
     let fake = FakeWechat::start("127.0.0.1:0".parse().unwrap(), APP_ID, SECRET)
         .await
         .unwrap();
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.wechat = Some(WechatConfig {
@@ -218,8 +219,9 @@ async fn a_wrong_app_secret_is_refused_without_creating_anyone() {
     let fake = FakeWechat::start("127.0.0.1:0".parse().unwrap(), APP_ID, SECRET)
         .await
         .unwrap();
-    let database_url =
-        postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
     let keys = tempfile::tempdir().unwrap();
     let mut config = test_config(&database_url, &keys);
     config.wechat = Some(WechatConfig {

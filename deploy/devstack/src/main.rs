@@ -16,19 +16,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use postgres_kit::{ClusterOptions, Listen, LocalCluster};
 use service_runtime::env::Env;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
-
-/// How long each service may take to become healthy.
-const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -97,69 +89,42 @@ async fn run() -> anyhow::Result<()> {
         Some(cluster)
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let mut gateway = gateway::Config::from_env(&env)?;
+    gateway.forwarding_key.get_or_insert(forwarding_key);
+    // The services reach each other in this process (testkit wires the
+    // URLs), each started once the one before is ready.
+    let started = testkit::Stack::builder()
+        .auth_config(auth)
+        .workspace_config(workspace)
+        .gateway_config(gateway)
+        .start()
+        .await;
+    let mut stack = match started {
+        Ok(stack) => stack,
+        Err(e) => {
+            stop_postgres(cluster).await;
+            return Err(e);
+        }
     };
-    let mut services = JoinSet::new();
-
-    let result = async {
-        let auth_app = auth_service::Application::build(auth).await.context("auth-service")?;
-        let auth_addr = auth_app.local_addr();
-        services.spawn(auth_app.run_until(stopped(stop_rx.clone())));
-        wait_grpc_healthy("auth-service", auth_addr).await?;
-
-        if env.optional("AUTH_SERVICE_URL").is_none() {
-            workspace.auth_service_url = format!("http://{auth_addr}");
-        }
-        let workspace_app = workspace_service::Application::build(workspace)
-            .await
-            .context("workspace-service")?;
-        let workspace_addr = workspace_app.local_addr();
-        services.spawn(workspace_app.run_until(stopped(stop_rx.clone())));
-        wait_grpc_healthy("workspace-service", workspace_addr).await?;
-
-        let mut gateway = gateway::Config::from_env(&env)?;
-        gateway.forwarding_key.get_or_insert(forwarding_key);
-        if env.optional("AUTH_SERVICE_URL").is_none() {
-            gateway.auth_service_url = format!("http://{auth_addr}");
-        }
-        if env.optional("WORKSPACE_SERVICE_URL").is_none() {
-            gateway.workspace_service_url = format!("http://{workspace_addr}");
-        }
-        let gateway_app = gateway::Application::build(gateway).await.context("gateway")?;
-        let gateway_addr = gateway_app.local_addr();
-        services.spawn(gateway_app.run_until(stopped(stop_rx.clone())));
-        wait_http_ready(gateway_addr).await?;
-
-        tracing::info!(
-            "the stack is up (Ctrl-C stops it)\n  gateway (HTTP):            http://{gateway_addr}\n  auth-service (gRPC):       {auth_addr}\n  workspace-service (gRPC):  {workspace_addr}\n  data:                      {}",
-            dir.display()
-        );
-        anyhow::Ok(())
-    }
-    .await;
-
-    if let Err(e) = result {
-        let _ = stop_tx.send(true);
-        while services.join_next().await.is_some() {}
-        stop_postgres(cluster).await;
-        return Err(e);
-    }
+    tracing::info!(
+        "the stack is up (Ctrl-C stops it)\n  gateway (HTTP):            {}\n  auth-service (gRPC):       {}\n  workspace-service (gRPC):  {}\n  data:                      {}",
+        stack.gateway().base,
+        stack.auth.addr,
+        stack.workspace().addr,
+        dir.display()
+    );
 
     tokio::select! {
         () = service_runtime::shutdown::signal() => {}
-        Some(finished) = services.join_next() => {
+        (name, ended) = stack.first_exit() => {
             // A service stopped by itself: take the rest down with it.
-            match finished {
-                Ok(Err(e)) => tracing::error!("a service failed: {e:#}"),
-                Err(e) => tracing::error!("a service panicked: {e}"),
-                Ok(Ok(())) => tracing::error!("a service stopped unexpectedly"),
+            match ended {
+                Err(e) => tracing::error!("{name} failed: {e:#}"),
+                Ok(()) => tracing::error!("{name} stopped unexpectedly"),
             }
         }
     }
-    let _ = stop_tx.send(true);
-    while services.join_next().await.is_some() {}
+    stack.stop().await;
     stop_postgres(cluster).await;
     tracing::info!("the stack is stopped");
     Ok(())
@@ -237,44 +202,4 @@ async fn create_database(cluster: &LocalCluster, name: &str) -> anyhow::Result<(
     drop(client);
     let _ = driver.await;
     Ok(())
-}
-
-async fn wait_grpc_healthy(name: &str, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_DEADLINE;
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
-    loop {
-        if let Ok(channel) = endpoint.connect().await {
-            let status = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|r| r.into_inner().status);
-            if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
-                tracing::info!("{name} is healthy");
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{name} did not become healthy in {READY_DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_http_ready(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_DEADLINE;
-    loop {
-        let ready = tokio::net::TcpStream::connect(addr).await.is_ok();
-        if ready {
-            tracing::info!("gateway is listening");
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the gateway did not start in {READY_DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -247,7 +247,7 @@ async fn a_file_name_with_a_path_in_it_is_refused_and_stores_nothing() {
     }
     assert_eq!(holdings(&stack, &token).await, before);
     // Nothing named by a client was written anywhere under the stack's data.
-    let mut dirs = vec![stack.keys.path().to_owned()];
+    let mut dirs = vec![stack.stack.path().to_owned()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();

@@ -98,8 +98,9 @@ async fn every_rfc_8725_attack_is_refused_at_the_edge_and_by_each_service() {
     let pair = stack.signed_in_pair("ada@example.com").await;
     let genuine = pair["access_token"].as_str().unwrap();
     let claims = claims_of(genuine);
-    let real = auth_service::keys::SigningKeys::load(&stack.keys.path().join("signing.pem"), false)
-        .unwrap();
+    let real =
+        auth_service::keys::SigningKeys::load(&stack.stack.path().join("signing.pem"), false)
+            .unwrap();
     let other =
         auth_service::keys::SigningKeys::from_pem(&auth_service::keys::generate_pem().unwrap())
             .unwrap();

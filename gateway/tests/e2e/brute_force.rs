@@ -50,10 +50,7 @@ async fn storm(stack: &Stack) -> BTreeMap<u16, u32> {
 /// How many failed sign-ins of Ada the audit log holds, and from how many
 /// distinct addresses.
 async fn recorded_failures(stack: &Stack) -> (i64, i64) {
-    let (client, connection) = tokio_postgres::connect(&stack.auth_db, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = testkit::Database::at(&stack.auth_db).client().await;
     let row = client
         .query_one(
             "SELECT count(*), count(DISTINCT ip_address) FROM audit_events \

@@ -176,14 +176,14 @@ async fn session_ip(stack: &crate::stack::Stack, forwarded_for: &str) -> Value {
             Method::POST,
             "/v1/auth/register",
             None,
-            Some(json!({"email": email, "password": "correct horse battery"})),
+            Some(json!({"email": email, "password": testkit::PASSWORD})),
         )
         .await;
     let pair: Value = stack
         .http
         .post(format!("{}/v1/auth/login", stack.base))
         .header("x-forwarded-for", forwarded_for)
-        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .json(&json!({"email": email, "password": testkit::PASSWORD}))
         .send()
         .await
         .unwrap()

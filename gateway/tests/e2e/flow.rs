@@ -12,7 +12,7 @@ async fn register_login_create_and_list_through_the_gateway() {
             Method::POST,
             "/v1/auth/register",
             None,
-            Some(json!({"email": "Ada@Example.com", "password": "correct horse battery", "fullName": "Ada Lovelace"})),
+            Some(json!({"email": "Ada@Example.com", "password": testkit::PASSWORD, "fullName": "Ada Lovelace"})),
         )
         .await;
     assert_eq!(response.status(), 200);
@@ -26,7 +26,7 @@ async fn register_login_create_and_list_through_the_gateway() {
             Method::POST,
             "/v1/auth/login",
             None,
-            Some(json!({"email": "ada@example.com", "password": "correct horse battery"})),
+            Some(json!({"email": "ada@example.com", "password": testkit::PASSWORD})),
         )
         .await;
     assert_eq!(response.status(), 200);

@@ -2,12 +2,11 @@
 
 use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 pub use service_runtime::testing::eventually;
 
 /// The password of every test user.
-pub const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = testkit::PASSWORD;
 
 pub struct Stack {
     pub base: String,
@@ -15,129 +14,75 @@ pub struct Stack {
     pub workspace_url: String,
     /// The auth-service's database URL.
     pub auth_db: String,
-    /// Stops the workspace-service (gracefully: its streams end first).
-    pub stop_workspace: Option<oneshot::Sender<()>>,
-    /// The workspace-service's configuration, to start it again.
-    pub workspace_config: workspace_service::Config,
     pub http: Client,
-    _stops: Vec<oneshot::Sender<()>>,
-    /// Holds the auth-service's signing key, `signing.pem`.
-    pub keys: tempfile::TempDir,
     /// The OpenID Connect provider `corp` (client id [`OIDC_CLIENT_ID`]).
     pub oidc: auth_service::oidc::fake::FakeOidc,
+    /// The services (started through `testkit`); they stop when dropped.
+    pub stack: testkit::Stack,
 }
 
 /// The client id of the stack's OpenID Connect provider `corp`.
 pub const OIDC_CLIENT_ID: &str = "backbone-web";
-
-fn stop_signal() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (tx, rx) = oneshot::channel::<()>();
-    (tx, async move {
-        let _ = rx.await;
-    })
-}
 
 pub async fn spawn_stack() -> Stack {
     spawn_stack_with(|_| {}).await
 }
 
 /// A stack whose gateway configuration `adjust` changes.
-pub async fn spawn_stack_with(adjust: impl FnOnce(&mut gateway::Config)) -> Stack {
+pub async fn spawn_stack_with(adjust: impl FnOnce(&mut gateway::Config) + Send + 'static) -> Stack {
     spawn_stack_configured(|_| {}, adjust).await
 }
 
 /// A stack whose workspace-service and gateway configurations are adjusted.
 pub async fn spawn_stack_configured(
-    adjust_workspace: impl FnOnce(&mut workspace_service::Config),
-    adjust: impl FnOnce(&mut gateway::Config),
+    adjust_workspace: impl FnOnce(&mut workspace_service::Config) + Send + 'static,
+    adjust: impl FnOnce(&mut gateway::Config) + Send + 'static,
 ) -> Stack {
-    let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
-    let workspace_db =
-        postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
-    let keys = tempfile::tempdir().unwrap();
-    let mut stops = Vec::new();
-
     let oidc = auth_service::oidc::fake::FakeOidc::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let mut auth = auth_service::Config::local(&auth_db, keys.path().join("signing.pem"));
-    auth.oidc_providers = vec![auth_service::oidc::OidcProviderConfig {
-        name: "corp".into(),
-        issuer: oidc.issuer().to_owned(),
-        client_id: OIDC_CLIENT_ID.into(),
-        audiences: vec![],
-        require_nonce: true,
-    }];
-    auth.listen_addr = "127.0.0.1:0".parse().unwrap();
-    auth.bcrypt_cost = 4;
-    auth.database_pool_size = 4;
-    let forwarding_key = service_runtime::forwarded::ForwardingKey::random();
-    auth.forwarding_key = Some(forwarding_key.clone());
-    let auth = auth_service::Application::build(auth).await.unwrap();
-    let auth_url = format!("http://{}", auth.local_addr());
-    let (stop, stopped) = stop_signal();
-    stops.push(stop);
-    tokio::spawn(auth.run_until(stopped));
-
-    let mut workspace =
-        workspace_service::Config::local(&workspace_db, &auth_url, &keys.path().join("files"));
-    workspace.listen_addr = "127.0.0.1:0".parse().unwrap();
-    workspace.database_pool_size = 4;
-    adjust_workspace(&mut workspace);
-    let mut workspace_config = workspace.clone();
-    let workspace = workspace_service::Application::build(workspace)
+    let issuer = oidc.issuer().to_owned();
+    let stack = testkit::Stack::builder()
+        .auth(move |auth| {
+            auth.oidc_providers = vec![auth_service::oidc::OidcProviderConfig {
+                name: "corp".into(),
+                issuer,
+                client_id: OIDC_CLIENT_ID.into(),
+                audiences: vec![],
+                require_nonce: true,
+            }];
+        })
+        .workspace(adjust_workspace)
+        .gateway(adjust)
+        .start()
         .await
-        .unwrap();
-    workspace_config.listen_addr = workspace.local_addr();
-    let workspace_url = format!("http://{}", workspace.local_addr());
-    let (stop_workspace, stopped) = stop_signal();
-    tokio::spawn(workspace.run_until(stopped));
-
-    let mut config = gateway::Config::local(&auth_url, &workspace_url.clone());
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.forwarding_key = Some(forwarding_key);
-    adjust(&mut config);
-    let gateway = gateway::Application::build(config).await.unwrap();
-    let base = format!("http://{}", gateway.local_addr());
-    let (stop, stopped) = stop_signal();
-    stops.push(stop);
-    tokio::spawn(gateway.run_until(stopped));
-
+        .expect("the stack starts and becomes ready");
     Stack {
-        base,
-        auth_url,
-        workspace_url,
-        auth_db,
-        stop_workspace: Some(stop_workspace),
-        workspace_config,
+        base: stack.gateway().base.clone(),
+        auth_url: stack.auth.url.clone(),
+        workspace_url: stack.workspace().url.clone(),
+        auth_db: stack.auth.database.url.clone(),
         http: Client::new(),
-        _stops: stops,
-        keys,
         oidc,
+        stack,
     }
 }
 
 impl Stack {
+    /// Asks the workspace-service to stop (gracefully: its streams end
+    /// first), without waiting.
+    pub fn stop_workspace(&mut self) {
+        self.stack.workspace_mut().signal_stop();
+    }
+
     /// Starts the workspace-service again on its address (after
-    /// `stop_workspace`), waiting until the port is free.
+    /// [`Stack::stop_workspace`]).
     pub async fn restart_workspace(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let app = loop {
-            match workspace_service::Application::build(self.workspace_config.clone()).await {
-                Ok(app) => break app,
-                Err(e) if std::time::Instant::now() > deadline => {
-                    panic!("the workspace-service does not start again: {e:#}")
-                }
-                // The old server may still hold the port for a moment.
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-            }
-        };
-        let (stop, stopped) = stop_signal();
-        tokio::spawn(app.run_until(stopped));
-        self.stop_workspace = Some(stop);
+        self.stack
+            .workspace_mut()
+            .restart()
+            .await
+            .expect("the workspace-service starts again");
     }
 
     /// Sends `body` as JSON with an optional bearer token.

@@ -314,7 +314,7 @@ async fn an_error_after_the_stream_started_is_an_error_event_with_the_aip193_bod
     assert_eq!(events.next().await.unwrap().1["task"]["status"], "pending");
 
     // The service shuts down: its watch streams end with UNAVAILABLE.
-    let _ = stack.stop_workspace.take().unwrap().send(());
+    stack.stop_workspace();
     let (name, body) = events.next().await.unwrap();
     assert_eq!(name, "error");
     assert_eq!(body["error"]["status"], "UNAVAILABLE", "{body}");

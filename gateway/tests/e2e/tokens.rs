@@ -128,7 +128,7 @@ async fn a_locked_account_is_429_with_retry_after() {
             Method::POST,
             "/v1/auth/login",
             None,
-            Some(json!({"email": "ada@example.com", "password": "correct horse battery"})),
+            Some(json!({"email": "ada@example.com", "password": testkit::PASSWORD})),
         )
         .await;
     let retry_after: u64 = response.headers()["retry-after"]

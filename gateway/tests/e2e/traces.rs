@@ -212,9 +212,12 @@ async fn with_otlp_on_the_exported_spans_of_the_three_processes_link_up() {
 }
 
 async fn trace_across_three_processes(otlp: Option<&str>) {
-    let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
-    let workspace_db =
-        postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
+    let auth_db = testkit::Database::fresh(testkit::database::Schema::Auth)
+        .await
+        .url;
+    let workspace_db = testkit::Database::fresh(testkit::database::Schema::Workspace)
+        .await
+        .url;
     let dir = tempfile::tempdir().unwrap();
     let (auth_port, workspace_port, gateway_port) = (free_port(), free_port(), free_port());
     let auth = Process::spawn(
@@ -274,7 +277,7 @@ async fn trace_across_three_processes(otlp: Option<&str>) {
 
     // One client operation, one trace: sign up, sign in, create a task.
     let traceparent = format!("00-{TRACE_ID}-b7ad6b7169203331-01");
-    let credentials = json!({"email": "trace@example.com", "password": "correct horse battery"});
+    let credentials = json!({"email": "trace@example.com", "password": testkit::PASSWORD});
     let registered = http
         .post(format!("{base}/v1/auth/register"))
         .header("traceparent", &traceparent)
@@ -382,7 +385,7 @@ async fn trace_across_three_processes(otlp: Option<&str>) {
     // Secrets never reach the logs.
     for log in [&gateway_log, &auth_log, &workspace_log] {
         let text = serde_json::to_string(log).unwrap();
-        assert!(!text.contains("correct horse battery"));
+        assert!(!text.contains(testkit::PASSWORD));
         assert!(!text.contains(token));
     }
 }

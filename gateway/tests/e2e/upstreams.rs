@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use secrecy::ExposeSecret;
 
 use crate::stack::{Stack, error_body, eventually, spawn_stack, spawn_stack_with};
 
@@ -20,7 +19,7 @@ async fn a_service_that_is_down_is_503_and_back_without_restarting_the_gateway()
     let token = stack.signed_in("ada@example.com").await;
     assert_eq!(list(&stack, &token).await.status(), 200);
 
-    let _ = stack.stop_workspace.take().unwrap().send(());
+    stack.stop_workspace();
     let down = eventually(Duration::from_secs(15), || async {
         list(&stack, &token).await.status() == 503
     })
@@ -59,13 +58,7 @@ async fn a_service_slower_than_the_route_deadline_is_504() {
     .await;
     let token = stack.signed_in("ada@example.com").await;
     // Hold a lock the listing needs, from a connection of our own.
-    let (client, connection) = tokio_postgres::connect(
-        stack.workspace_config.database_url.expose_secret(),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = stack.stack.workspace().database.client().await;
     client
         .batch_execute("BEGIN; LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
         .await

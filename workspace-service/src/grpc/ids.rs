@@ -1,8 +1,5 @@
 //! Ids as they arrive on the wire.
 
-/// Longest query of a task or turn, in characters.
-pub const MAX_QUERY_CHARS: usize = 10_000;
-
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -38,24 +35,6 @@ pub fn parse_list(field: &'static str, raw: &[String]) -> Result<Vec<Uuid>> {
 /// resource of the caller's: NOT_FOUND, like a missing or foreign one.
 pub fn parse_resource(what: &'static str, raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| Error::NotFound(what))
-}
-
-/// A free-text field: trimmed, 1 to `max` characters, no NUL.
-pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String> {
-    let value = raw.trim();
-    if value.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    if value.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            format!("must have at most {max} characters"),
-        ));
-    }
-    if value.contains('\0') {
-        return Err(Error::invalid(field, "must not contain NUL characters"));
-    }
-    Ok(value.to_owned())
 }
 
 /// A client-chosen request id (AIP-155): empty for none, else a UUID.

@@ -32,6 +32,52 @@ async fn a_missing_or_overlong_title_is_invalid_argument() {
 }
 
 #[tokio::test]
+async fn a_title_with_a_control_character_is_refused_on_update_as_on_create() {
+    let stack = spawn_stack().await;
+    let ada = stack.user("ada@example.com").await;
+    let created = stack
+        .create_conversation(&ada.token, "Sales", &[])
+        .await
+        .unwrap();
+    let status = stack
+        .create_conversation(&ada.token, "Sales\u{1b}[31m", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = stack
+        .conversations
+        .clone()
+        .update_conversation(authorized(
+            &ada.token,
+            pb::UpdateConversationRequest {
+                conversation_id: created.conversation_id.clone(),
+                title: Some("Sales\u{1b}[31m".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("control characters"),
+        "{status:?}"
+    );
+    let kept = stack
+        .conversations
+        .clone()
+        .get_conversation(authorized(
+            &ada.token,
+            pb::GetConversationRequest {
+                conversation_id: created.conversation_id,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.conversation.unwrap().title, "Sales");
+}
+
+#[tokio::test]
 async fn another_users_file_is_not_found_and_nothing_is_created() {
     let stack = spawn_stack().await;
     let ada = stack.user("ada@example.com").await;

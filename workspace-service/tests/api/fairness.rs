@@ -137,11 +137,9 @@ async fn the_running_limit_of_a_user_holds_under_concurrent_claims() {
 
 /// The worker holding `task_id`.
 async fn claimed_by(stack: &TestStack, task_id: &str) -> String {
-    let (client, connection) =
-        tokio_postgres::connect(&stack.workspace_database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let client = testkit::Database::at(&stack.workspace_database_url)
+        .client()
+        .await;
     client
         .query_one(
             "SELECT worker_id FROM tasks WHERE id = $1::text::uuid",
@@ -155,11 +153,9 @@ async fn claimed_by(stack: &TestStack, task_id: &str) -> String {
 #[tokio::test]
 async fn the_claim_stays_on_indexes_with_a_million_pending_tasks() {
     let stack = spawn_stack_with(|_| {}).await;
-    let (db, connection) =
-        tokio_postgres::connect(&stack.workspace_database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let db = testkit::Database::at(&stack.workspace_database_url)
+        .client()
+        .await;
     // A million pending tasks over a thousand users, with the counters the
     // service keeps, written straight into the database.
     db.batch_execute(

@@ -1,17 +1,16 @@
 //! An auth-service and a workspace-service per test, and typed helpers.
 
-use proto::auth::v1::{LoginRequest, RegisterRequest, auth_service_client::AuthServiceClient};
+use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::workspace::v1::{
     self as pb, conversation_service_client::ConversationServiceClient,
     file_service_client::FileServiceClient, task_service_client::TaskServiceClient,
     worker_service_client::WorkerServiceClient,
 };
 use service_runtime::clock::Clock;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-/// Both services, running.
+/// Both services, running (started through `testkit`).
 pub struct TestStack {
     pub auth_url: String,
     pub addr: std::net::SocketAddr,
@@ -29,12 +28,12 @@ pub struct TestStack {
     pub clock: Clock,
     pub files: FileServiceClient<Channel>,
     pub storage_dir: std::path::PathBuf,
-    _stops: Vec<oneshot::Sender<()>>,
-    _keys: tempfile::TempDir,
+    /// Stops the services when dropped.
+    pub stack: testkit::Stack,
 }
 
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
+async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
         .await
@@ -45,65 +44,39 @@ pub async fn spawn_stack() -> TestStack {
     spawn_stack_with(|_| {}).await
 }
 
-/// A stack whose workspace-service configuration `adjust` changes.
-pub async fn spawn_stack_with(adjust: impl FnOnce(&mut workspace_service::Config)) -> TestStack {
-    let auth_db = postgres_kit::testing::fresh_database("auth", auth_service::db::MIGRATIONS).await;
-    let workspace_db =
-        postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
-    let keys = tempfile::tempdir().unwrap();
-
-    let mut auth_config = auth_service::Config::local(&auth_db, keys.path().join("signing.pem"));
-    auth_config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    auth_config.bcrypt_cost = 4;
-    auth_config.database_pool_size = 4;
-    let auth_app = auth_service::Application::build(auth_config).await.unwrap();
-    let auth_addr = auth_app.local_addr();
-    let auth_metrics_addr = auth_app.metrics_addr();
-    let auth_state = auth_app.state().clone();
-    let (auth_stop, auth_stopped) = oneshot::channel::<()>();
-    tokio::spawn(auth_app.run_until(async {
-        let _ = auth_stopped.await;
-    }));
-
-    let storage_dir = keys.path().join("files");
-    let mut config = workspace_service::Config::local(
-        &workspace_db,
-        &format!("http://{auth_addr}"),
-        &storage_dir,
-    );
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.database_pool_size = 4;
-    adjust(&mut config);
+/// A stack whose workspace-service configuration `adjust` changes; the
+/// workspace-service runs on a clock the test moves.
+pub async fn spawn_stack_with(
+    adjust: impl FnOnce(&mut workspace_service::Config) + Send + 'static,
+) -> TestStack {
     let clock = Clock::manual(chrono::Utc::now());
-    let app = workspace_service::Application::build_with_clock(config, clock.clone())
+    let stack = testkit::Stack::builder()
+        .workspace(adjust)
+        .workspace_clock(clock.clone())
+        .start()
         .await
-        .unwrap();
-    let addr = app.local_addr();
-    let metrics_addr = app.metrics_addr();
-    let state = app.state().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-
-    let workspace = channel(addr).await;
+        .expect("the stack starts and becomes ready");
+    let workspace = stack.workspace();
+    let channel_to_workspace = channel(&workspace.url).await;
     TestStack {
-        auth_url: format!("http://{auth_addr}"),
-        addr,
-        metrics_addr,
-        auth_metrics_addr,
-        workspace_database_url: workspace_db,
-        auth: AuthServiceClient::new(channel(auth_addr).await),
-        auth_state,
-        conversations: ConversationServiceClient::new(workspace.clone()),
-        tasks: TaskServiceClient::new(workspace.clone()),
-        files: FileServiceClient::new(workspace.clone()),
-        storage_dir,
-        worker: WorkerServiceClient::new(workspace),
-        state,
+        auth_url: stack.auth.url.clone(),
+        addr: workspace.addr,
+        metrics_addr: workspace.metrics_addr,
+        auth_metrics_addr: stack.auth.metrics_addr,
+        workspace_database_url: workspace.database.url.clone(),
+        auth: AuthServiceClient::new(channel(&stack.auth.url).await),
+        auth_state: stack.auth.state.clone(),
+        conversations: ConversationServiceClient::new(channel_to_workspace.clone()),
+        tasks: TaskServiceClient::new(channel_to_workspace.clone()),
+        files: FileServiceClient::new(channel_to_workspace.clone()),
+        storage_dir: workspace
+            .storage_dir
+            .clone()
+            .expect("the tests store files locally"),
+        worker: WorkerServiceClient::new(channel_to_workspace),
+        state: workspace.state.clone(),
         clock,
-        _stops: vec![auth_stop, stop],
-        _keys: keys,
+        stack,
     }
 }
 
@@ -115,28 +88,10 @@ pub struct User {
 
 impl TestStack {
     pub async fn user(&self, email: &str) -> User {
-        let mut auth = self.auth.clone();
-        auth.register(RegisterRequest {
-            email: email.into(),
-            password: "correct horse battery".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let pair = auth
-            .login(LoginRequest {
-                email: email.into(),
-                password: "correct horse battery".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .token_pair
-            .unwrap();
+        let user = self.stack.user(email).await;
         User {
-            id: pair.user.unwrap().user_id.parse().unwrap(),
-            token: pair.access_token,
+            id: user.id,
+            token: user.token,
         }
     }
 
@@ -174,31 +129,10 @@ impl TestStack {
 
     /// A superuser, signed in.
     pub async fn superuser(&self, email: &str) -> User {
-        let (id, _) = auth_service::admin::create_superuser(
-            &self.auth_state.pool,
-            &self.auth_state.hasher,
-            email,
-            None,
-            "correct horse battery",
-        )
-        .await
-        .unwrap();
-        let pair = self
-            .auth
-            .clone()
-            .login(LoginRequest {
-                email: email.into(),
-                password: "correct horse battery".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .token_pair
-            .unwrap();
+        let user = self.stack.superuser(email).await;
         User {
-            id,
-            token: pair.access_token,
+            id: user.id,
+            token: user.token,
         }
     }
 
@@ -502,23 +436,17 @@ impl TestStack {
 
     /// Runs `sql` returning one bigint on the workspace database.
     pub async fn count(&self, sql: &str) -> i64 {
-        let (client, connection) =
-            tokio_postgres::connect(&self.workspace_database_url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client.query_one(sql, &[]).await.unwrap().get(0)
+        self.stack.workspace().database.count(sql).await
     }
 
     /// A file row of `user_id`, written directly (uploads are another RPC).
     pub async fn insert_file(&self, user_id: Uuid) -> Uuid {
         let id = Uuid::new_v4();
-        let (client, connection) =
-            tokio_postgres::connect(&self.workspace_database_url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client
+        self.stack
+            .workspace()
+            .database
+            .client()
+            .await
             .execute(
                 "INSERT INTO files (id, user_id, filename, mime_type, size_bytes, md5, sha256) \
                  VALUES ($1::text::uuid, $2::text::uuid, 'data.csv', 'text/csv', 3, 'md5', 'sha')",
@@ -530,17 +458,11 @@ impl TestStack {
     }
 }
 
-pub fn authorized<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+pub use testkit::authorized;
 
 /// A JSON value as a protobuf `Value`.
 pub fn json_value(json: &serde_json::Value) -> prost_types::Value {
     workspace_service::grpc::convert::json_to_value(json)
 }
 
-pub use service_runtime::testing::eventually;
+pub use testkit::eventually;

@@ -200,8 +200,9 @@ async fn connect(addr: &str) -> Option<tonic::transport::Channel> {
 async fn sigterm_under_load_finishes_every_call_that_started() {
     let stack = spawn_stack().await;
     let user = stack.user("load@example.com").await;
-    let database_url =
-        postgres_kit::testing::fresh_database("workspace", workspace_service::db::MIGRATIONS).await;
+    let database_url = testkit::Database::fresh(testkit::database::Schema::Workspace)
+        .await
+        .url;
     let storage = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -349,10 +350,7 @@ async fn sigterm_under_load_finishes_every_call_that_started() {
 
     // Every acknowledged call is stored.
     let acknowledged = acknowledged.lock().unwrap().clone();
-    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = testkit::Database::at(&database_url).client().await;
     let stored: i64 = db
         .query_one(
             "SELECT count(*) FROM conversations WHERE title = ANY($1)",
@@ -398,11 +396,9 @@ async fn the_service_waits_for_its_database_and_outlives_a_restart() {
     let root = tempfile::tempdir().unwrap();
     let options = private_cluster(root.path());
     let cluster = start(&options).await;
-    let (admin, connection) =
-        tokio_postgres::connect(&cluster.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let admin = testkit::Database::at(cluster.url("postgres"))
+        .client()
+        .await;
     admin
         .batch_execute("CREATE DATABASE workspace")
         .await
@@ -412,12 +408,8 @@ async fn the_service_waits_for_its_database_and_outlives_a_restart() {
     // Down before the service starts.
     stop(cluster).await;
 
-    let mut config = workspace_service::Config::local(
-        &database_url,
-        &stack.auth_url,
-        &root.path().join("files"),
-    );
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    let mut config =
+        testkit::configs::workspace(&database_url, &stack.auth_url, &root.path().join("files"));
     config.database_pool_size = 2;
     config.database_pool_wait = Duration::from_secs(1);
     let build = tokio::spawn(workspace_service::Application::build(config));
@@ -429,10 +421,7 @@ async fn the_service_waits_for_its_database_and_outlives_a_restart() {
         .unwrap()
         .expect("and migrates it");
     let addr = app.local_addr();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let _running = testkit::running::Running::spawn(|stopped| app.run_until(stopped));
     let mut conversations =
         ConversationServiceClient::new(connect(&format!("http://{addr}")).await.unwrap());
     let create = |title: &str| {
@@ -470,10 +459,7 @@ async fn the_service_waits_for_its_database_and_outlives_a_restart() {
             }
         }
     }
-    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = testkit::Database::at(&database_url).client().await;
     let titles: Vec<String> = db
         .query("SELECT title FROM conversations ORDER BY created_at", &[])
         .await
@@ -543,19 +529,14 @@ async fn the_service_is_not_ready_before_it_knows_the_revocations() {
     let nowhere = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let root = tempfile::tempdir().unwrap();
-    let mut config = workspace_service::Config::local(
+    let mut config = testkit::configs::workspace(
         &stack.workspace_database_url,
         &nowhere,
         &root.path().join("files"),
     );
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.metrics_addr = "127.0.0.1:0".parse().unwrap();
     config.run_migrations = false;
     let app = workspace_service::Application::build(config).await.unwrap();
     let addr = app.local_addr();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let _running = testkit::running::Running::spawn(|stopped| app.run_until(stopped));
     assert_eq!(health_of(addr).await, ServingStatus::NotServing as i32);
 }

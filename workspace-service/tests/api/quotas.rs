@@ -199,11 +199,9 @@ async fn a_retention_of_zero_keeps_everything_and_one_replica_cleans_at_a_time()
 
     // While another session holds the cleanup's advisory lock, a cleanup
     // skips its turn.
-    let (db, connection) =
-        tokio_postgres::connect(&stack.workspace_database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let db = testkit::Database::at(&stack.workspace_database_url)
+        .client()
+        .await;
     db.batch_execute(&format!(
         "BEGIN; SELECT pg_advisory_xact_lock({})",
         workspace_service::retention::LOCK_KEY

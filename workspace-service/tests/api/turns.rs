@@ -202,11 +202,9 @@ async fn conversations_can_be_renamed_archived_and_deleted_softly() {
         0
     );
     // Kept for audit.
-    let (client, connection) =
-        tokio_postgres::connect(&stack.workspace_database_url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let client = testkit::Database::at(&stack.workspace_database_url)
+        .client()
+        .await;
     let kept: i64 = client
         .query_one(
             "SELECT count(*) FROM conversations WHERE status = 'deleted'",

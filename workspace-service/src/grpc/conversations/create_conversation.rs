@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::db::conversations::{Conversation, NewConversation};
 use crate::db::files;
+use crate::domain::Title;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -16,13 +17,7 @@ pub async fn create_conversation(
     user_id: Uuid,
     request: pb::CreateConversationRequest,
 ) -> Result<pb::CreateConversationResponse> {
-    let title = ids::text("title", &request.title, super::MAX_TITLE_CHARS)?;
-    if title.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "title",
-            "must not contain control characters",
-        ));
-    }
+    let title = Title::parse(&request.title)?;
     let title = title.as_str();
     let file_ids = ids::parse_list("file_ids", &request.file_ids)?;
 

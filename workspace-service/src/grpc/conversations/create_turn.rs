@@ -11,6 +11,7 @@ use crate::db::conversations;
 use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::db::tasks::NewTask;
 use crate::db::turns::{self, NewTurn, Turn};
+use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
@@ -24,7 +25,7 @@ pub async fn create_turn(
     request: pb::CreateTurnRequest,
 ) -> Result<pb::CreateTurnResponse> {
     let conversation_id = ids::parse_resource("conversation", &request.conversation_id)?;
-    let query = ids::text("query", &request.query, ids::MAX_QUERY_CHARS)?;
+    let query = Query::parse(&request.query)?.into_inner();
     let kind = Kind::parse(&request.kind).map_err(|why| Error::invalid("kind", why))?;
     let key = ids::request_id(&request.request_id)?.map(|id| {
         RequestKey::new(

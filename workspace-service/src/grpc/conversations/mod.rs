@@ -17,9 +17,6 @@ use crate::db::turns::Turn;
 use crate::domain::task_state::Status;
 use crate::grpc::convert::{json_field, timestamp};
 
-/// Longest title, in characters.
-const MAX_TITLE_CHARS: usize = 200;
-
 /// A turn as the wire shows it.
 pub(crate) fn turn_to_wire(turn: &Turn) -> pb::Turn {
     let status = match Status::parse(&turn.status) {

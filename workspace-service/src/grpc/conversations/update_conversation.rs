@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::db::conversations::{self, Conversation, ConversationChange};
 use crate::db::files;
+use crate::domain::Title;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -16,11 +17,7 @@ pub async fn update_conversation(
     request: pb::UpdateConversationRequest,
 ) -> Result<pb::UpdateConversationResponse> {
     let id = ids::parse_resource("conversation", &request.conversation_id)?;
-    let title = request
-        .title
-        .as_deref()
-        .map(|t| ids::text("title", t, super::MAX_TITLE_CHARS))
-        .transpose()?;
+    let title = request.title.as_deref().map(Title::parse).transpose()?;
     let status = match pb::ConversationStatus::try_from(request.status) {
         Ok(pb::ConversationStatus::Unspecified) => None,
         Ok(pb::ConversationStatus::Active) => Some("active"),
@@ -40,7 +37,7 @@ pub async fn update_conversation(
     let (conversation, file_ids) = conn
         .transaction(async |conn| -> Result<(Conversation, Vec<Uuid>)> {
             let change = ConversationChange {
-                title: title.as_deref(),
+                title: title.as_ref().map(Title::as_str),
                 status,
                 updated_at: Some(now),
             };

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::db::files;
 use crate::db::request_ids::{self, Claimed, RequestKey};
 use crate::db::tasks::{self, NewTask, Task};
+use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ pub async fn create_task(
     user_id: Uuid,
     request: pb::CreateTaskRequest,
 ) -> Result<pb::CreateTaskResponse> {
-    let query = ids::text("query", &request.query, ids::MAX_QUERY_CHARS)?;
+    let query = Query::parse(&request.query)?.into_inner();
     let file_ids = ids::parse_list("file_ids", &request.file_ids)?;
     let kind = Kind::parse(&request.kind).map_err(|why| Error::invalid("kind", why))?;
     let start = request.start.unwrap_or(true);

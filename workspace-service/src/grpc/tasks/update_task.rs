@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::db::files;
 use crate::db::tasks::{self, Changes, Task};
+use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
@@ -22,7 +23,7 @@ pub async fn update_task(
     let query = request
         .query
         .as_deref()
-        .map(|q| ids::text("query", q, ids::MAX_QUERY_CHARS))
+        .map(|q| Query::parse(q).map(Query::into_inner))
         .transpose()?;
     let kind = request
         .kind

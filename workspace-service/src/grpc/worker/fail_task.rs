@@ -7,6 +7,7 @@ use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
 use crate::db::tasks;
+use crate::domain::ErrorMessage;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::queue::{Ended, Ending};
@@ -23,7 +24,7 @@ pub async fn fail_task(
         worker_id: &worker,
         subject,
     };
-    let message = ids::text("error_message", &request.error_message, 10_000)?;
+    let message = ErrorMessage::parse(&request.error_message)?.into_inner();
     let ending = if request.retryable {
         Ending::Retryable
     } else {

@@ -18,16 +18,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::tasks::Task;
+use crate::domain::WorkerId;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// A worker id: 1 to 200 visible characters.
+/// The worker id of a request (see [`WorkerId`]).
 fn worker_id(raw: &str) -> Result<String> {
-    let id = raw.trim();
-    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
-        return Err(Error::invalid("worker_id", "must have 1 to 200 characters"));
-    }
-    Ok(id.to_owned())
+    Ok(WorkerId::parse(raw)?.into_inner())
 }
 
 /// When a lease of `seconds` (0 for the default) taken at `now` ends.
