@@ -69,10 +69,8 @@ pub async fn spawn_stack_with(
         conversations: ConversationServiceClient::new(channel_to_workspace.clone()),
         tasks: TaskServiceClient::new(channel_to_workspace.clone()),
         files: FileServiceClient::new(channel_to_workspace.clone()),
-        storage_dir: workspace
-            .storage_dir
-            .clone()
-            .expect("the tests store files locally"),
+        // Empty with S3 storage.
+        storage_dir: workspace.storage_dir.clone().unwrap_or_default(),
         worker: WorkerServiceClient::new(channel_to_workspace),
         state: workspace.state.clone(),
         clock,
