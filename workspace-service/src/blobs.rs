@@ -11,7 +11,7 @@
 
 use diesel_async::AsyncConnection;
 
-use crate::db::files;
+use crate::db::files::File;
 use crate::state::AppState;
 
 /// Deletes the content `sha256` if no file references it.
@@ -19,11 +19,11 @@ pub async fn free_if_unreferenced(state: &AppState, sha256: &str) -> anyhow::Res
     let mut conn = state.pool.get().await?;
     let freed = conn
         .transaction(async |conn| -> anyhow::Result<bool> {
-            if !files::lock_unreferenced(conn, sha256).await? {
+            if !File::lock_unreferenced(conn, sha256).await? {
                 return Ok(false);
             }
             state.blobs.delete_blob(sha256).await?;
-            files::delete_blob_row(conn, sha256).await?;
+            File::delete_blob_row(conn, sha256).await?;
             Ok(true)
         })
         .await?;
@@ -79,7 +79,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     report.temporary += state.blobs.sweep_staging(cutoff).await?;
     let unreferenced = {
         let mut conn = state.pool.get().await?;
-        files::unreferenced(&mut conn, 1000).await?
+        File::unreferenced(&mut conn, 1000).await?
     };
     for sha256 in unreferenced {
         if free_if_unreferenced(state, &sha256).await? {
@@ -99,7 +99,7 @@ async fn sweep_page(
     let hashes: Vec<String> = page.iter().filter_map(|o| o.sha256.clone()).collect();
     let known = {
         let mut conn = state.pool.get().await?;
-        files::known_blobs(&mut conn, &hashes).await?
+        File::known_blobs(&mut conn, &hashes).await?
     };
     for object in page.iter().filter(|o| o.last_modified < cutoff) {
         match &object.sha256 {
@@ -112,7 +112,7 @@ async fn sweep_page(
                 let mut conn = state.pool.get().await?;
                 let orphan = conn
                     .transaction(async |conn| -> anyhow::Result<bool> {
-                        let rows = files::known_blobs(conn, std::slice::from_ref(sha256)).await?;
+                        let rows = File::known_blobs(conn, std::slice::from_ref(sha256)).await?;
                         Ok(rows.is_empty())
                     })
                     .await?;

@@ -15,6 +15,7 @@
 //! keeps in the same transactions as the tasks, so a scrape is cheap at any
 //! number of tasks.
 
+use crate::db::tasks::Task;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -227,7 +228,7 @@ struct Running {
 const DEPTH_KINDS: usize = 20;
 
 async fn snapshot(pool: &PgPool) -> anyhow::Result<Snapshot> {
-    let by_status = crate::db::tasks::counts_by_status(pool).await?;
+    let by_status = Task::counts_by_status(pool).await?;
     let mut conn = pool.get().await?;
     // Pending from the per-(user, kind) queue rows; processing from the
     // leased tasks (on the lease index, which holds only those).

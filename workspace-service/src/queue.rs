@@ -8,8 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
-use crate::db::tasks::attempts::{self, Outcome};
-use crate::db::tasks::{self, Changes, Task, TurnResult, outputs, queue};
+use crate::db::tasks::TaskFile;
+use crate::db::tasks::attempts::Attempt;
+use crate::db::tasks::attempts::Outcome;
+use crate::db::tasks::{Changes, Task, TurnResult};
 use crate::domain::backoff::Backoff;
 use crate::domain::task_state::{Action, Status};
 use crate::state::AppState;
@@ -54,8 +56,8 @@ pub async fn end_attempt(
         (_, true) => Outcome::Requeued,
         (_, false) => Outcome::Failed,
     };
-    attempts::end(conn, task.id, outcome, Some(message), now).await?;
-    let freed = outputs::discard(conn, task.id).await?;
+    Attempt::end(conn, task.id, outcome, Some(message), now).await?;
+    let freed = TaskFile::discard_outputs(conn, task.id).await?;
     let delay = backoff.delay(task.attempt, rand::random::<f64>());
     let changes = Changes {
         error_message: Some(Some(message.to_owned())),
@@ -70,7 +72,7 @@ pub async fn end_attempt(
         errors: Some(serde_json::json!([message])),
         ..Default::default()
     });
-    let task = tasks::transition(conn, task, to, changes, turn_result, now).await?;
+    let task = Task::transition(conn, task, to, changes, turn_result, now).await?;
     Ok(Ended { task, freed })
 }
 
@@ -82,7 +84,7 @@ pub async fn reap_expired(state: &AppState) -> anyhow::Result<usize> {
     let (reaped, freed, requeued) = conn
         .transaction(
             async |conn| -> diesel::QueryResult<(usize, Vec<String>, Vec<String>)> {
-                let expired = queue::expired_leases(conn, now, 100).await?;
+                let expired = Task::expired_leases(conn, now, 100).await?;
                 let (mut freed, mut requeued) = (Vec::new(), Vec::new());
                 for task in &expired {
                     let ended = end_attempt(

@@ -9,7 +9,9 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::db::{request_ids, tasks};
+use crate::db::request_ids::RequestKey;
+use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::state::AppState;
 use service_runtime::shutdown::OnDrain;
 
@@ -66,10 +68,10 @@ pub async fn clean(state: &AppState) -> anyhow::Result<CleanupReport> {
                     let old = if days == 0 {
                         Vec::new()
                     } else {
-                        tasks::finished_before(conn, cutoff, BATCH).await?
+                        Task::finished_before(conn, cutoff, BATCH).await?
                     };
                     for task in &old {
-                        freed.extend(tasks::outputs::delete_task_and_outputs(conn, task).await?);
+                        freed.extend(tasks::Task::delete_with_outputs(conn, task).await?);
                     }
                     Ok(Some((old.len(), freed)))
                 },
@@ -85,7 +87,7 @@ pub async fn clean(state: &AppState) -> anyhow::Result<CleanupReport> {
             break;
         }
     }
-    report.request_ids = request_ids::forget_before(&mut conn, now - REQUEST_ID_TTL).await?;
+    report.request_ids = RequestKey::forget_before(&mut conn, now - REQUEST_ID_TTL).await?;
     Ok(report)
 }
 

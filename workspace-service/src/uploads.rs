@@ -13,7 +13,7 @@ use bytes::Bytes;
 use diesel_async::AsyncPgConnection;
 use tonic::Streaming;
 
-use crate::db::files::{self, File};
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::storage::Uploaded;
@@ -69,7 +69,7 @@ pub async fn record(
     file: &File,
 ) -> Result<()> {
     let quota = state.config.storage_quota_bytes;
-    if !files::reserve_usage(conn, file.user_id, file.size_bytes, quota).await? {
+    if !File::reserve_usage(conn, file.user_id, file.size_bytes, quota).await? {
         return Err(Error::Quota {
             subject: "storage_bytes",
             description: format!(
@@ -77,7 +77,7 @@ pub async fn record(
             ),
         });
     }
-    files::acquire_blob(conn, &uploaded.sha256, file.size_bytes, file.uploaded_at).await?;
+    File::acquire_blob(conn, &uploaded.sha256, file.size_bytes, file.uploaded_at).await?;
     state
         .blobs
         .promote(&uploaded.path, &uploaded.sha256)

@@ -65,47 +65,6 @@ impl NewConversation<'_> {
     }
 }
 
-/// The caller's conversation that is not deleted, or `None`.
-pub async fn find_for_user(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    user_id: Uuid,
-) -> QueryResult<Option<Conversation>> {
-    conversations::table
-        .find(id)
-        .filter(conversations::user_id.eq(user_id))
-        .filter(conversations::status.ne("deleted"))
-        .select(Conversation::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Takes the next turn number of the caller's (not deleted) conversation:
-/// increments its turn count under the row's lock and bumps `updated_at`.
-/// Concurrent callers get consecutive numbers.
-pub async fn next_turn_number(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    user_id: Uuid,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<i32>> {
-    diesel::update(
-        conversations::table
-            .find(id)
-            .filter(conversations::user_id.eq(user_id))
-            .filter(conversations::status.ne("deleted")),
-    )
-    .set((
-        conversations::turn_count.eq(conversations::turn_count + 1),
-        conversations::updated_at.eq(now),
-    ))
-    .returning(conversations::turn_count)
-    .get_result(conn)
-    .await
-    .optional()
-}
-
 /// Fields to change: `None` keeps a field.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = conversations)]
@@ -113,55 +72,6 @@ pub struct ConversationChange<'a> {
     pub title: Option<&'a str>,
     pub status: Option<&'a str>,
     pub updated_at: Option<DateTime<Utc>>,
-}
-
-/// Applies `change` to the caller's (not deleted) conversation.
-pub async fn update(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    user_id: Uuid,
-    change: &ConversationChange<'_>,
-) -> QueryResult<Option<Conversation>> {
-    diesel::update(
-        conversations::table
-            .find(id)
-            .filter(conversations::user_id.eq(user_id))
-            .filter(conversations::status.ne("deleted")),
-    )
-    .set(change)
-    .returning(Conversation::as_returning())
-    .get_result(conn)
-    .await
-    .optional()
-}
-
-/// Replaces the files of a conversation.
-pub async fn replace_files(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    file_ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::delete(conversation_files::table.filter(conversation_files::conversation_id.eq(id)))
-        .execute(conn)
-        .await?;
-    let links: Vec<_> = file_ids
-        .iter()
-        .map(|file_id| {
-            (
-                conversation_files::conversation_id.eq(id),
-                conversation_files::file_id.eq(*file_id),
-                conversation_files::created_at.eq(now),
-            )
-        })
-        .collect();
-    if !links.is_empty() {
-        diesel::insert_into(conversation_files::table)
-            .values(links)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Where a page of conversations starts: after this (updated_at, id).
@@ -217,18 +127,112 @@ impl ListFilter<'_> {
     }
 }
 
-/// The file ids of each of `conversation_ids`, in the order they were linked.
-pub async fn file_ids(
-    conn: &mut AsyncPgConnection,
-    conversation_ids: &[Uuid],
-) -> QueryResult<Vec<(Uuid, Uuid)>> {
-    conversation_files::table
-        .filter(conversation_files::conversation_id.eq_any(conversation_ids))
-        .order((conversation_files::created_at, conversation_files::file_id))
-        .select((
-            conversation_files::conversation_id,
-            conversation_files::file_id,
+impl Conversation {
+    /// The caller's conversation that is not deleted, or `None`.
+    pub async fn find_for_user(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<Option<Conversation>> {
+        conversations::table
+            .find(id)
+            .filter(conversations::user_id.eq(user_id))
+            .filter(conversations::status.ne("deleted"))
+            .select(Conversation::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Takes the next turn number of the caller's (not deleted) conversation:
+    /// increments its turn count under the row's lock and bumps `updated_at`.
+    /// Concurrent callers get consecutive numbers.
+    pub async fn next_turn_number(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Option<i32>> {
+        diesel::update(
+            conversations::table
+                .find(id)
+                .filter(conversations::user_id.eq(user_id))
+                .filter(conversations::status.ne("deleted")),
+        )
+        .set((
+            conversations::turn_count.eq(conversations::turn_count + 1),
+            conversations::updated_at.eq(now),
         ))
-        .load(conn)
+        .returning(conversations::turn_count)
+        .get_result(conn)
         .await
+        .optional()
+    }
+
+    /// Applies `change` to the caller's (not deleted) conversation.
+    pub async fn update(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+        change: &ConversationChange<'_>,
+    ) -> QueryResult<Option<Conversation>> {
+        diesel::update(
+            conversations::table
+                .find(id)
+                .filter(conversations::user_id.eq(user_id))
+                .filter(conversations::status.ne("deleted")),
+        )
+        .set(change)
+        .returning(Conversation::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Replaces the files of a conversation.
+    pub async fn replace_files(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        file_ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> QueryResult<()> {
+        diesel::delete(
+            conversation_files::table.filter(conversation_files::conversation_id.eq(id)),
+        )
+        .execute(conn)
+        .await?;
+        let links: Vec<_> = file_ids
+            .iter()
+            .map(|file_id| {
+                (
+                    conversation_files::conversation_id.eq(id),
+                    conversation_files::file_id.eq(*file_id),
+                    conversation_files::created_at.eq(now),
+                )
+            })
+            .collect();
+        if !links.is_empty() {
+            diesel::insert_into(conversation_files::table)
+                .values(links)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The file ids of each of `conversation_ids`, in the order they were linked.
+    pub async fn file_ids(
+        conn: &mut AsyncPgConnection,
+        conversation_ids: &[Uuid],
+    ) -> QueryResult<Vec<(Uuid, Uuid)>> {
+        conversation_files::table
+            .filter(conversation_files::conversation_id.eq_any(conversation_ids))
+            .order((conversation_files::created_at, conversation_files::file_id))
+            .select((
+                conversation_files::conversation_id,
+                conversation_files::file_id,
+            ))
+            .load(conn)
+            .await
+    }
 }

@@ -56,50 +56,52 @@ pub enum Claimed {
     Mismatch,
 }
 
-/// Claims `key` for the resource `resource_id` about to be created.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    key: &RequestKey,
-    resource_id: Uuid,
-    now: DateTime<Utc>,
-) -> QueryResult<Claimed> {
-    let inserted = diesel::insert_into(request_ids::table)
-        .values((
-            request_ids::user_id.eq(key.user_id),
-            request_ids::request_id.eq(key.request_id),
-            request_ids::method.eq(key.method),
-            request_ids::fingerprint.eq(&key.fingerprint),
-            request_ids::resource_id.eq(resource_id),
-            request_ids::created_at.eq(now),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    if inserted == 1 {
-        return Ok(Claimed::Fresh);
+impl RequestKey {
+    /// Claims `key` for the resource `resource_id` about to be created.
+    pub async fn claim(
+        conn: &mut AsyncPgConnection,
+        key: &RequestKey,
+        resource_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Claimed> {
+        let inserted = diesel::insert_into(request_ids::table)
+            .values((
+                request_ids::user_id.eq(key.user_id),
+                request_ids::request_id.eq(key.request_id),
+                request_ids::method.eq(key.method),
+                request_ids::fingerprint.eq(&key.fingerprint),
+                request_ids::resource_id.eq(resource_id),
+                request_ids::created_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 1 {
+            return Ok(Claimed::Fresh);
+        }
+        let (method, fingerprint, existing): (String, String, Uuid) = request_ids::table
+            .find((key.user_id, key.request_id))
+            .select((
+                request_ids::method,
+                request_ids::fingerprint,
+                request_ids::resource_id,
+            ))
+            .first(conn)
+            .await?;
+        Ok(if method == key.method && fingerprint == key.fingerprint {
+            Claimed::Replay(existing)
+        } else {
+            Claimed::Mismatch
+        })
     }
-    let (method, fingerprint, existing): (String, String, Uuid) = request_ids::table
-        .find((key.user_id, key.request_id))
-        .select((
-            request_ids::method,
-            request_ids::fingerprint,
-            request_ids::resource_id,
-        ))
-        .first(conn)
-        .await?;
-    Ok(if method == key.method && fingerprint == key.fingerprint {
-        Claimed::Replay(existing)
-    } else {
-        Claimed::Mismatch
-    })
-}
 
-/// Forgets request ids claimed before `cutoff`; returns how many.
-pub async fn forget_before(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::delete(request_ids::table.filter(request_ids::created_at.lt(cutoff)))
-        .execute(conn)
-        .await
+    /// Forgets request ids claimed before `cutoff`; returns how many.
+    pub async fn forget_before(
+        conn: &mut AsyncPgConnection,
+        cutoff: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::delete(request_ids::table.filter(request_ids::created_at.lt(cutoff)))
+            .execute(conn)
+            .await
+    }
 }

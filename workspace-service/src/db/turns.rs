@@ -54,70 +54,72 @@ impl NewTurn<'_> {
     }
 }
 
-/// Links a turn to the task that processes it.
-pub async fn set_task(
-    conn: &mut AsyncPgConnection,
-    turn_id: Uuid,
-    task_id: Uuid,
-) -> QueryResult<()> {
-    diesel::update(conversation_turns::table.find(turn_id))
-        .set(conversation_turns::task_id.eq(task_id))
-        .execute(conn)
-        .await
-        .map(drop)
-}
+impl Turn {
+    /// Links a turn to the task that processes it.
+    pub async fn set_task(
+        conn: &mut AsyncPgConnection,
+        turn_id: Uuid,
+        task_id: Uuid,
+    ) -> QueryResult<()> {
+        diesel::update(conversation_turns::table.find(turn_id))
+            .set(conversation_turns::task_id.eq(task_id))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
 
-/// The turns of a conversation, in order.
-pub async fn of_conversation(
-    conn: &mut AsyncPgConnection,
-    conversation_id: Uuid,
-) -> QueryResult<Vec<Turn>> {
-    conversation_turns::table
-        .filter(conversation_turns::conversation_id.eq(conversation_id))
-        .order(conversation_turns::turn_number)
-        .select(Turn::as_select())
-        .load(conn)
-        .await
-}
+    /// The turns of a conversation, in order.
+    pub async fn of_conversation(
+        conn: &mut AsyncPgConnection,
+        conversation_id: Uuid,
+    ) -> QueryResult<Vec<Turn>> {
+        conversation_turns::table
+            .filter(conversation_turns::conversation_id.eq(conversation_id))
+            .order(conversation_turns::turn_number)
+            .select(Turn::as_select())
+            .load(conn)
+            .await
+    }
 
-/// The caller's turn (its conversation not deleted), or `None`.
-pub async fn find_for_user(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    user_id: Uuid,
-) -> QueryResult<Option<Turn>> {
-    conversation_turns::table
-        .inner_join(conversations::table)
-        .filter(conversation_turns::id.eq(id))
-        .filter(conversations::user_id.eq(user_id))
-        .filter(conversations::status.ne("deleted"))
-        .select(Turn::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
+    /// The caller's turn (its conversation not deleted), or `None`.
+    pub async fn find_for_user(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<Option<Turn>> {
+        conversation_turns::table
+            .inner_join(conversations::table)
+            .filter(conversation_turns::id.eq(id))
+            .filter(conversations::user_id.eq(user_id))
+            .filter(conversations::status.ne("deleted"))
+            .select(Turn::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
 
-/// A turn, or `None`.
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Turn>> {
-    conversation_turns::table
-        .find(id)
-        .select(Turn::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
+    /// A turn, or `None`.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Turn>> {
+        conversation_turns::table
+            .find(id)
+            .select(Turn::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
 
-/// The turns of a conversation numbered below `before`, in order.
-pub async fn earlier(
-    conn: &mut AsyncPgConnection,
-    conversation_id: Uuid,
-    before: i32,
-) -> QueryResult<Vec<Turn>> {
-    conversation_turns::table
-        .filter(conversation_turns::conversation_id.eq(conversation_id))
-        .filter(conversation_turns::turn_number.lt(before))
-        .order(conversation_turns::turn_number)
-        .select(Turn::as_select())
-        .load(conn)
-        .await
+    /// The turns of a conversation numbered below `before`, in order.
+    pub async fn earlier(
+        conn: &mut AsyncPgConnection,
+        conversation_id: Uuid,
+        before: i32,
+    ) -> QueryResult<Vec<Turn>> {
+        conversation_turns::table
+            .filter(conversation_turns::conversation_id.eq(conversation_id))
+            .filter(conversation_turns::turn_number.lt(before))
+            .order(conversation_turns::turn_number)
+            .select(Turn::as_select())
+            .load(conn)
+            .await
+    }
 }

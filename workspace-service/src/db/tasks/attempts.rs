@@ -58,55 +58,57 @@ pub struct Attempt {
     pub error_message: Option<String>,
 }
 
-/// Records the start of attempt `number` of `task_id` by `worker_id`.
-pub async fn start(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    number: i32,
-    worker_id: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::insert_into(task_attempts::table)
-        .values((
-            task_attempts::task_id.eq(task_id),
-            task_attempts::number.eq(number),
-            task_attempts::worker_id.eq(worker_id),
-            task_attempts::started_at.eq(now),
+impl Attempt {
+    /// Records the start of attempt `number` of `task_id` by `worker_id`.
+    pub async fn start(
+        conn: &mut AsyncPgConnection,
+        task_id: Uuid,
+        number: i32,
+        worker_id: &str,
+        now: DateTime<Utc>,
+    ) -> QueryResult<()> {
+        diesel::insert_into(task_attempts::table)
+            .values((
+                task_attempts::task_id.eq(task_id),
+                task_attempts::number.eq(number),
+                task_attempts::worker_id.eq(worker_id),
+                task_attempts::started_at.eq(now),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Ends the running attempt of `task_id`, if any.
+    pub async fn end(
+        conn: &mut AsyncPgConnection,
+        task_id: Uuid,
+        outcome: Outcome,
+        error_message: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<()> {
+        diesel::update(
+            task_attempts::table
+                .filter(task_attempts::task_id.eq(task_id))
+                .filter(task_attempts::ended_at.is_null()),
+        )
+        .set((
+            task_attempts::ended_at.eq(now),
+            task_attempts::outcome.eq(outcome.as_str()),
+            task_attempts::error_message.eq(error_message),
         ))
         .execute(conn)
         .await
         .map(drop)
-}
+    }
 
-/// Ends the running attempt of `task_id`, if any.
-pub async fn end(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    outcome: Outcome,
-    error_message: Option<&str>,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::update(
+    /// The attempts of each of `task_ids`, oldest first.
+    pub async fn of(conn: &mut AsyncPgConnection, task_ids: &[Uuid]) -> QueryResult<Vec<Attempt>> {
         task_attempts::table
-            .filter(task_attempts::task_id.eq(task_id))
-            .filter(task_attempts::ended_at.is_null()),
-    )
-    .set((
-        task_attempts::ended_at.eq(now),
-        task_attempts::outcome.eq(outcome.as_str()),
-        task_attempts::error_message.eq(error_message),
-    ))
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// The attempts of each of `task_ids`, oldest first.
-pub async fn of(conn: &mut AsyncPgConnection, task_ids: &[Uuid]) -> QueryResult<Vec<Attempt>> {
-    task_attempts::table
-        .filter(task_attempts::task_id.eq_any(task_ids))
-        .order((task_attempts::task_id, task_attempts::id))
-        .select(Attempt::as_select())
-        .load(conn)
-        .await
+            .filter(task_attempts::task_id.eq_any(task_ids))
+            .order((task_attempts::task_id, task_attempts::id))
+            .select(Attempt::as_select())
+            .load(conn)
+            .await
+    }
 }

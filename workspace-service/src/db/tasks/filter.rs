@@ -135,7 +135,7 @@ impl TaskFilter {
     /// How many tasks match: from the counters when they can answer.
     pub async fn count(&self, conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         if self.counted() {
-            let counts = super::counts(conn, self.user_id).await?;
+            let counts = Task::counts(conn, self.user_id).await?;
             return Ok(counts
                 .iter()
                 .filter(|(status, _)| self.status.is_none_or(|s| s.as_str() == status))

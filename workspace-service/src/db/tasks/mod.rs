@@ -100,36 +100,14 @@ impl NewTask<'_> {
             .returning(Task::as_returning())
             .get_result(conn)
             .await?;
-        set_files(conn, task.id, file_ids).await?;
+        Task::set_files(conn, task.id, file_ids).await?;
         adjust_count(conn, task.user_id, None, task.status()).await?;
         if task.status() == Status::Pending {
             adjust_queue(conn, task.user_id, &task.kind, 1).await?;
         }
-        notify(conn, task.id).await?;
+        Task::notify(conn, task.id).await?;
         Ok(task)
     }
-}
-
-/// Attaches `file_ids` to the task (after removing any it had).
-pub async fn set_files(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    file_ids: &[Uuid],
-) -> QueryResult<()> {
-    diesel::delete(task_files::table.filter(task_files::task_id.eq(task_id)))
-        .execute(conn)
-        .await?;
-    let links: Vec<_> = file_ids
-        .iter()
-        .map(|f| (task_files::task_id.eq(task_id), task_files::file_id.eq(*f)))
-        .collect();
-    if !links.is_empty() {
-        diesel::insert_into(task_files::table)
-            .values(links)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The fields a transition sets besides the status.
@@ -161,96 +139,6 @@ pub struct TurnResult {
     pub formulas: Option<serde_json::Value>,
     pub errors: Option<serde_json::Value>,
     pub output_file_id: Option<Uuid>,
-}
-
-/// Moves `task` (locked by the caller) to `to`, setting `changes`; keeps the
-/// counters, the queue, the turn and the watchers in step. Returns the
-/// updated task.
-pub async fn transition(
-    conn: &mut AsyncPgConnection,
-    task: &Task,
-    to: Status,
-    changes: Changes,
-    turn_result: Option<TurnResult>,
-    now: DateTime<Utc>,
-) -> QueryResult<Task> {
-    let updated = diesel::update(tasks::table.find(task.id))
-        .set((
-            tasks::status.eq(to.as_str()),
-            tasks::updated_at.eq(now),
-            &changes,
-        ))
-        .returning(Task::as_returning())
-        .get_result(conn)
-        .await?;
-    let from = task.status();
-    if from != to {
-        adjust_count(conn, task.user_id, Some(from), to).await?;
-        if from == Status::Pending {
-            adjust_queue(conn, task.user_id, &task.kind, -1).await?;
-        }
-        if to == Status::Pending {
-            adjust_queue(conn, task.user_id, &task.kind, 1).await?;
-        }
-    }
-    if let Some(turn_id) = task.turn_id {
-        let result = turn_result.unwrap_or_default();
-        let completed_at = to.is_terminal().then_some(now);
-        diesel::update(conversation_turns::table.find(turn_id))
-            .set((
-                conversation_turns::status.eq(to.as_str()),
-                conversation_turns::updated_at.eq(now),
-                conversation_turns::completed_at.eq(completed_at),
-                conversation_turns::analysis.eq(result.analysis),
-                conversation_turns::variables.eq(result.variables),
-                conversation_turns::new_columns.eq(result.new_columns),
-                conversation_turns::formulas.eq(result.formulas),
-                conversation_turns::errors.eq(result.errors),
-                conversation_turns::output_file_id.eq(result.output_file_id),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    notify(conn, task.id).await?;
-    Ok(updated)
-}
-
-/// Deletes `task` (locked by the caller, deletable) and uncounts it; its
-/// files, outputs and attempts go with it (the outputs' file rows are the
-/// caller's to delete first, see [`outputs::discard`]).
-pub async fn delete(conn: &mut AsyncPgConnection, task: &Task) -> QueryResult<()> {
-    diesel::delete(tasks::table.find(task.id))
-        .execute(conn)
-        .await?;
-    count_one(conn, task.user_id, task.status(), -1).await?;
-    if task.status() == Status::Pending {
-        adjust_queue(conn, task.user_id, &task.kind, -1).await?;
-    }
-    notify(conn, task.id).await
-}
-
-/// Finished tasks that no conversation turn owns, finished before `cutoff`,
-/// locked (skipping those another transaction holds), oldest first.
-pub async fn finished_before(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<Vec<Task>> {
-    tasks::table
-        .filter(tasks::status.eq_any([
-            Status::Completed.as_str(),
-            Status::Failed.as_str(),
-            Status::Cancelled.as_str(),
-        ]))
-        .filter(tasks::completed_at.lt(cutoff))
-        .filter(tasks::turn_id.is_null())
-        .order(tasks::completed_at)
-        .limit(limit)
-        .select(Task::as_select())
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await
 }
 
 /// Moves one task of `user_id` from the `from` counter to the `to` counter.
@@ -318,118 +206,240 @@ async fn adjust_queue(
         .map(drop)
 }
 
-/// Announces a change of `task_id` to the watchers.
-pub async fn notify(conn: &mut AsyncPgConnection, task_id: Uuid) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_notify($1, $2)")
-        .bind::<Text, _>(CHANGED_CHANNEL)
-        .bind::<Text, _>(task_id.to_string())
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-/// The caller's task, or `None` (missing or another user's).
-pub async fn find_for_user(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    user_id: Uuid,
-) -> QueryResult<Option<Task>> {
-    tasks::table
-        .find(id)
-        .filter(tasks::user_id.eq(user_id))
-        .select(Task::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The task, whoever owns it (for workers).
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Task>> {
-    tasks::table
-        .find(id)
-        .select(Task::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The task, locked until the transaction ends.
-pub async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Task>> {
-    tasks::table
-        .find(id)
-        .select(Task::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The input files of each of `task_ids`.
-pub async fn files_of(
-    conn: &mut AsyncPgConnection,
-    task_ids: &[Uuid],
-) -> QueryResult<Vec<TaskFile>> {
-    task_files::table
-        .inner_join(files::table)
-        .filter(task_files::task_id.eq_any(task_ids))
-        .order((task_files::task_id, files::filename, files::id))
-        .select((
-            task_files::task_id,
-            files::id,
-            files::filename,
-            files::size_bytes,
-            files::md5,
-            files::sha256,
-            files::mime_type,
-        ))
-        .load(conn)
-        .await
-}
-
-/// The caller's task counts by status.
-pub async fn counts(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-) -> QueryResult<Vec<(String, i64)>> {
-    task_counts::table
-        .filter(task_counts::user_id.eq(user_id))
-        .select((task_counts::status, task_counts::count))
-        .load(conn)
-        .await
-}
-
-/// The caller's tasks in all and pending, read under the locks of all the
-/// caller's counters (taken in status order, like every transition's).
-pub async fn lock_counts(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<(i64, i64)> {
-    let counts: Vec<(String, i64)> = task_counts::table
-        .filter(task_counts::user_id.eq(user_id))
-        .order(task_counts::status)
-        .select((task_counts::status, task_counts::count))
-        .for_update()
-        .load(conn)
-        .await?;
-    let total = counts.iter().map(|(_, n)| n).sum();
-    let pending = counts
-        .iter()
-        .find(|(status, _)| status == Status::Pending.as_str())
-        .map_or(0, |(_, n)| *n);
-    Ok((total, pending))
-}
-
-/// Every user's tasks together, by status (for the queue depth metric).
-pub async fn counts_by_status(pool: &postgres_kit::PgPool) -> anyhow::Result<Vec<(String, i64)>> {
-    #[derive(QueryableByName)]
-    struct Total {
-        #[diesel(sql_type = Text)]
-        status: String,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
+impl Task {
+    /// Attaches `file_ids` to the task (after removing any it had).
+    pub async fn set_files(
+        conn: &mut AsyncPgConnection,
+        task_id: Uuid,
+        file_ids: &[Uuid],
+    ) -> QueryResult<()> {
+        diesel::delete(task_files::table.filter(task_files::task_id.eq(task_id)))
+            .execute(conn)
+            .await?;
+        let links: Vec<_> = file_ids
+            .iter()
+            .map(|f| (task_files::task_id.eq(task_id), task_files::file_id.eq(*f)))
+            .collect();
+        if !links.is_empty() {
+            diesel::insert_into(task_files::table)
+                .values(links)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
-    let mut conn = pool.get().await?;
-    let totals: Vec<Total> = diesel::sql_query(
-        "SELECT status, sum(count)::bigint AS count FROM task_counts GROUP BY status",
-    )
-    .load(&mut conn)
-    .await?;
-    Ok(totals.into_iter().map(|t| (t.status, t.count)).collect())
+
+    /// Moves `task` (locked by the caller) to `to`, setting `changes`; keeps the
+    /// counters, the queue, the turn and the watchers in step. Returns the
+    /// updated task.
+    pub async fn transition(
+        conn: &mut AsyncPgConnection,
+        task: &Task,
+        to: Status,
+        changes: Changes,
+        turn_result: Option<TurnResult>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Task> {
+        let updated = diesel::update(tasks::table.find(task.id))
+            .set((
+                tasks::status.eq(to.as_str()),
+                tasks::updated_at.eq(now),
+                &changes,
+            ))
+            .returning(Task::as_returning())
+            .get_result(conn)
+            .await?;
+        let from = task.status();
+        if from != to {
+            adjust_count(conn, task.user_id, Some(from), to).await?;
+            if from == Status::Pending {
+                adjust_queue(conn, task.user_id, &task.kind, -1).await?;
+            }
+            if to == Status::Pending {
+                adjust_queue(conn, task.user_id, &task.kind, 1).await?;
+            }
+        }
+        if let Some(turn_id) = task.turn_id {
+            let result = turn_result.unwrap_or_default();
+            let completed_at = to.is_terminal().then_some(now);
+            diesel::update(conversation_turns::table.find(turn_id))
+                .set((
+                    conversation_turns::status.eq(to.as_str()),
+                    conversation_turns::updated_at.eq(now),
+                    conversation_turns::completed_at.eq(completed_at),
+                    conversation_turns::analysis.eq(result.analysis),
+                    conversation_turns::variables.eq(result.variables),
+                    conversation_turns::new_columns.eq(result.new_columns),
+                    conversation_turns::formulas.eq(result.formulas),
+                    conversation_turns::errors.eq(result.errors),
+                    conversation_turns::output_file_id.eq(result.output_file_id),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Self::notify(conn, task.id).await?;
+        Ok(updated)
+    }
+
+    /// Deletes `task` (locked by the caller, deletable) and uncounts it; its
+    /// files, outputs and attempts go with it (the outputs' file rows are the
+    /// caller's to delete first, see [`outputs::discard`]).
+    pub async fn delete(conn: &mut AsyncPgConnection, task: &Task) -> QueryResult<()> {
+        diesel::delete(tasks::table.find(task.id))
+            .execute(conn)
+            .await?;
+        count_one(conn, task.user_id, task.status(), -1).await?;
+        if task.status() == Status::Pending {
+            adjust_queue(conn, task.user_id, &task.kind, -1).await?;
+        }
+        Self::notify(conn, task.id).await
+    }
+
+    /// Finished tasks that no conversation turn owns, finished before `cutoff`,
+    /// locked (skipping those another transaction holds), oldest first.
+    pub async fn finished_before(
+        conn: &mut AsyncPgConnection,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> QueryResult<Vec<Task>> {
+        tasks::table
+            .filter(tasks::status.eq_any([
+                Status::Completed.as_str(),
+                Status::Failed.as_str(),
+                Status::Cancelled.as_str(),
+            ]))
+            .filter(tasks::completed_at.lt(cutoff))
+            .filter(tasks::turn_id.is_null())
+            .order(tasks::completed_at)
+            .limit(limit)
+            .select(Task::as_select())
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await
+    }
+
+    /// Announces a change of `task_id` to the watchers.
+    pub async fn notify(conn: &mut AsyncPgConnection, task_id: Uuid) -> QueryResult<()> {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<Text, _>(CHANGED_CHANNEL)
+            .bind::<Text, _>(task_id.to_string())
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// The caller's task, or `None` (missing or another user's).
+    pub async fn find_for_user(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> QueryResult<Option<Task>> {
+        tasks::table
+            .find(id)
+            .filter(tasks::user_id.eq(user_id))
+            .select(Task::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The task, whoever owns it (for workers).
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Task>> {
+        tasks::table
+            .find(id)
+            .select(Task::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The task, locked until the transaction ends.
+    pub async fn find_for_update(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> QueryResult<Option<Task>> {
+        tasks::table
+            .find(id)
+            .select(Task::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The input files of each of `task_ids`.
+    pub async fn files_of(
+        conn: &mut AsyncPgConnection,
+        task_ids: &[Uuid],
+    ) -> QueryResult<Vec<TaskFile>> {
+        task_files::table
+            .inner_join(files::table)
+            .filter(task_files::task_id.eq_any(task_ids))
+            .order((task_files::task_id, files::filename, files::id))
+            .select((
+                task_files::task_id,
+                files::id,
+                files::filename,
+                files::size_bytes,
+                files::md5,
+                files::sha256,
+                files::mime_type,
+            ))
+            .load(conn)
+            .await
+    }
+
+    /// The caller's task counts by status.
+    pub async fn counts(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+    ) -> QueryResult<Vec<(String, i64)>> {
+        task_counts::table
+            .filter(task_counts::user_id.eq(user_id))
+            .select((task_counts::status, task_counts::count))
+            .load(conn)
+            .await
+    }
+
+    /// The caller's tasks in all and pending, read under the locks of all the
+    /// caller's counters (taken in status order, like every transition's).
+    pub async fn lock_counts(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+    ) -> QueryResult<(i64, i64)> {
+        let counts: Vec<(String, i64)> = task_counts::table
+            .filter(task_counts::user_id.eq(user_id))
+            .order(task_counts::status)
+            .select((task_counts::status, task_counts::count))
+            .for_update()
+            .load(conn)
+            .await?;
+        let total = counts.iter().map(|(_, n)| n).sum();
+        let pending = counts
+            .iter()
+            .find(|(status, _)| status == Status::Pending.as_str())
+            .map_or(0, |(_, n)| *n);
+        Ok((total, pending))
+    }
+
+    /// Every user's tasks together, by status (for the queue depth metric).
+    pub async fn counts_by_status(
+        pool: &postgres_kit::PgPool,
+    ) -> anyhow::Result<Vec<(String, i64)>> {
+        #[derive(QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = Text)]
+            status: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        let mut conn = pool.get().await?;
+        let totals: Vec<Total> = diesel::sql_query(
+            "SELECT status, sum(count)::bigint AS count FROM task_counts GROUP BY status",
+        )
+        .load(&mut conn)
+        .await?;
+        Ok(totals.into_iter().map(|t| (t.status, t.count)).collect())
+    }
 }

@@ -15,8 +15,9 @@ use diesel::sql_types::{Array, BigInt, Bool, Text, Timestamptz, Uuid as SqlUuid}
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{Changes, Task, attempts, transition};
+use super::{Changes, Task};
 use crate::db::schema::{task_queues, tasks};
+use crate::db::tasks::attempts::Attempt;
 use crate::domain::kind::{KindFilter, Pattern};
 use crate::domain::task_state::Status;
 
@@ -105,49 +106,6 @@ pub struct Claimant<'a> {
 /// gives up for this call (the worker polls again).
 const MAX_PASSES: usize = 8;
 
-/// Takes the next ready task for `claimant` and leases it.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    claimant: &Claimant<'_>,
-    now: DateTime<Utc>,
-) -> QueryResult<Option<Task>> {
-    let mut passed_over = Vec::new();
-    let task = loop {
-        let Some(task) = next_ready(conn, claimant.kinds, &passed_over, now).await? else {
-            return Ok(None);
-        };
-        let running = lock_counters(conn, task.user_id).await?;
-        if claimant.max_running_per_user <= 0 || running < claimant.max_running_per_user {
-            break task;
-        }
-        passed_over.push(task.user_id);
-        if passed_over.len() >= MAX_PASSES {
-            return Ok(None);
-        }
-    };
-    // This user was served last: every queue of theirs goes to the back.
-    // (Counters first, then queue rows in key order: the order every
-    // transaction locks them in, so that none deadlocks another.)
-    diesel::update(task_queues::table.filter(task_queues::user_id.eq(task.user_id)))
-        .set(task_queues::last_claim.eq(diesel::dsl::sql::<BigInt>("nextval('task_claims')")))
-        .execute(conn)
-        .await?;
-    let attempt = task.attempt + 1;
-    attempts::start(conn, task.id, attempt, claimant.worker_id, now).await?;
-    let changes = Changes {
-        attempt: Some(attempt),
-        worker_id: Some(Some(claimant.worker_id.to_owned())),
-        worker_subject: Some(Some(claimant.subject)),
-        lease_expires_at: Some(Some(claimant.lease_expires_at)),
-        started_at: Some(Some(task.started_at.unwrap_or(now))),
-        progress: Some(None),
-        ..Default::default()
-    };
-    transition(conn, &task, Status::Processing, changes, None, now)
-        .await
-        .map(Some)
-}
-
 /// Locks the `pending` and `processing` counters of `user_id` (creating the
 /// latter if missing), in the order every transaction takes them (see
 /// `adjust_count`), and returns how many of the user's tasks are running.
@@ -176,47 +134,92 @@ async fn lock_counters(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResu
     Ok(running.count)
 }
 
-/// Extends the lease of `task_id` held by `worker_id` of `subject` to
-/// `until`, if it is still live at `now`; `false` when it is not.
-pub async fn extend_lease(
-    conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    worker_id: &str,
-    subject: Uuid,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let updated = diesel::update(
-        tasks::table
-            .find(task_id)
-            .filter(tasks::status.eq(Status::Processing.as_str()))
-            .filter(tasks::worker_id.eq(worker_id))
-            .filter(tasks::worker_subject.eq(subject))
-            .filter(tasks::lease_expires_at.gt(now)),
-    )
-    .set(tasks::lease_expires_at.eq(until))
-    .execute(conn)
-    .await?;
-    Ok(updated == 1)
-}
+impl Task {
+    /// Takes the next ready task for `claimant` and leases it.
+    pub async fn claim(
+        conn: &mut AsyncPgConnection,
+        claimant: &Claimant<'_>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Option<Task>> {
+        let mut passed_over = Vec::new();
+        let task = loop {
+            let Some(task) = next_ready(conn, claimant.kinds, &passed_over, now).await? else {
+                return Ok(None);
+            };
+            let running = lock_counters(conn, task.user_id).await?;
+            if claimant.max_running_per_user <= 0 || running < claimant.max_running_per_user {
+                break task;
+            }
+            passed_over.push(task.user_id);
+            if passed_over.len() >= MAX_PASSES {
+                return Ok(None);
+            }
+        };
+        // This user was served last: every queue of theirs goes to the back.
+        // (Counters first, then queue rows in key order: the order every
+        // transaction locks them in, so that none deadlocks another.)
+        diesel::update(task_queues::table.filter(task_queues::user_id.eq(task.user_id)))
+            .set(task_queues::last_claim.eq(diesel::dsl::sql::<BigInt>("nextval('task_claims')")))
+            .execute(conn)
+            .await?;
+        let attempt = task.attempt + 1;
+        Attempt::start(conn, task.id, attempt, claimant.worker_id, now).await?;
+        let changes = Changes {
+            attempt: Some(attempt),
+            worker_id: Some(Some(claimant.worker_id.to_owned())),
+            worker_subject: Some(Some(claimant.subject)),
+            lease_expires_at: Some(Some(claimant.lease_expires_at)),
+            started_at: Some(Some(task.started_at.unwrap_or(now))),
+            progress: Some(None),
+            ..Default::default()
+        };
+        Task::transition(conn, &task, Status::Processing, changes, None, now)
+            .await
+            .map(Some)
+    }
 
-/// Processing tasks whose lease ran out before `now`, locked (skipping those
-/// another reaper holds).
-pub async fn expired_leases(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> QueryResult<Vec<Task>> {
-    tasks::table
-        .filter(tasks::status.eq(Status::Processing.as_str()))
-        .filter(tasks::lease_expires_at.lt(now))
-        .order(tasks::lease_expires_at)
-        .limit(limit)
-        .select(Task::as_select())
-        .for_update()
-        .skip_locked()
-        .load(conn)
-        .await
+    /// Extends the lease of `task_id` held by `worker_id` of `subject` to
+    /// `until`, if it is still live at `now`; `false` when it is not.
+    pub async fn extend_lease(
+        conn: &mut AsyncPgConnection,
+        task_id: Uuid,
+        worker_id: &str,
+        subject: Uuid,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<bool> {
+        let updated = diesel::update(
+            tasks::table
+                .find(task_id)
+                .filter(tasks::status.eq(Status::Processing.as_str()))
+                .filter(tasks::worker_id.eq(worker_id))
+                .filter(tasks::worker_subject.eq(subject))
+                .filter(tasks::lease_expires_at.gt(now)),
+        )
+        .set(tasks::lease_expires_at.eq(until))
+        .execute(conn)
+        .await?;
+        Ok(updated == 1)
+    }
+
+    /// Processing tasks whose lease ran out before `now`, locked (skipping those
+    /// another reaper holds).
+    pub async fn expired_leases(
+        conn: &mut AsyncPgConnection,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> QueryResult<Vec<Task>> {
+        tasks::table
+            .filter(tasks::status.eq(Status::Processing.as_str()))
+            .filter(tasks::lease_expires_at.lt(now))
+            .order(tasks::lease_expires_at)
+            .limit(limit)
+            .select(Task::as_select())
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
 use crate::db::conversations::{Conversation, NewConversation};
-use crate::db::files;
+use crate::db::files::File;
 use crate::domain::Title;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
@@ -26,7 +26,7 @@ pub async fn create_conversation(
     let conversation = conn
         .transaction(async |conn| -> Result<Conversation> {
             // Another user's file is as unknown as a missing one.
-            let owned = files::owned_by(conn, user_id, &file_ids).await?;
+            let owned = File::owned_by(conn, user_id, &file_ids).await?;
             if owned.len() != file_ids.len() {
                 return Err(Error::NotFound("file"));
             }

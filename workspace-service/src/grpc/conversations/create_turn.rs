@@ -7,10 +7,10 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::conversations;
-use crate::db::request_ids::{self, Claimed, RequestKey};
+use crate::db::conversations::Conversation;
+use crate::db::request_ids::{Claimed, RequestKey};
 use crate::db::tasks::NewTask;
-use crate::db::turns::{self, NewTurn, Turn};
+use crate::db::turns::{NewTurn, Turn};
 use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
@@ -41,10 +41,10 @@ pub async fn create_turn(
     let turn = conn
         .transaction(async |conn| -> Result<Turn> {
             if let Some(key) = &key {
-                match request_ids::claim(conn, key, turn_id, now).await? {
+                match RequestKey::claim(conn, key, turn_id, now).await? {
                     Claimed::Fresh => {}
                     Claimed::Replay(id) => {
-                        return turns::find_for_user(conn, id, user_id)
+                        return Turn::find_for_user(conn, id, user_id)
                             .await?
                             .ok_or(Error::NotFound("turn"));
                     }
@@ -53,7 +53,7 @@ pub async fn create_turn(
             }
             // Locks the conversation row until commit: concurrent turns take
             // consecutive numbers.
-            let number = conversations::next_turn_number(conn, conversation_id, user_id, now)
+            let number = Conversation::next_turn_number(conn, conversation_id, user_id, now)
                 .await?
                 .ok_or(Error::NotFound("conversation"))?;
             check_limits(conn, state, user_id, Admit::Create(Status::Pending)).await?;
@@ -69,7 +69,7 @@ pub async fn create_turn(
             }
             .insert(conn)
             .await?;
-            let file_ids: Vec<Uuid> = conversations::file_ids(conn, &[conversation_id])
+            let file_ids: Vec<Uuid> = Conversation::file_ids(conn, &[conversation_id])
                 .await?
                 .into_iter()
                 .map(|(_, f)| f)
@@ -88,7 +88,7 @@ pub async fn create_turn(
             }
             .insert(conn, &file_ids)
             .await?;
-            turns::set_task(conn, turn.id, task.id).await?;
+            Turn::set_task(conn, turn.id, task.id).await?;
             Ok(Turn {
                 task_id: Some(task.id),
                 ..turn

@@ -3,7 +3,8 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::conversations::{self, ConversationChange};
+use crate::db::conversations::Conversation;
+use crate::db::conversations::ConversationChange;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -20,7 +21,7 @@ pub async fn delete_conversation(
         ..Default::default()
     };
     let mut conn = state.pool.get().await?;
-    conversations::update(&mut conn, id, user_id, &change)
+    Conversation::update(&mut conn, id, user_id, &change)
         .await?
         .ok_or(Error::NotFound("conversation"))?;
     Ok(pb::DeleteConversationResponse {})

@@ -3,7 +3,8 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::{conversations, turns};
+use crate::db::conversations::Conversation;
+use crate::db::turns::Turn;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,15 +16,15 @@ pub async fn get_conversation(
 ) -> Result<pb::GetConversationResponse> {
     let id = ids::parse_resource("conversation", &request.conversation_id)?;
     let mut conn = state.pool.get().await?;
-    let conversation = conversations::find_for_user(&mut conn, id, user_id)
+    let conversation = Conversation::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("conversation"))?;
-    let file_ids = conversations::file_ids(&mut conn, &[id])
+    let file_ids = Conversation::file_ids(&mut conn, &[id])
         .await?
         .into_iter()
         .map(|(_, file_id)| file_id.to_string())
         .collect();
-    let turns = turns::of_conversation(&mut conn, id).await?;
+    let turns = Turn::of_conversation(&mut conn, id).await?;
     Ok(pb::GetConversationResponse {
         conversation: Some(super::to_wire(&conversation, file_ids)),
         turns: turns.iter().map(super::turn_to_wire).collect(),

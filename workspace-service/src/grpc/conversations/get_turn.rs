@@ -3,7 +3,7 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::turns;
+use crate::db::turns::Turn;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ pub async fn get_turn(
 ) -> Result<pb::GetTurnResponse> {
     let id = ids::parse_resource("turn", &request.turn_id)?;
     let mut conn = state.pool.get().await?;
-    let turn = turns::find_for_user(&mut conn, id, user_id)
+    let turn = Turn::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("turn"))?;
     Ok(pb::GetTurnResponse {

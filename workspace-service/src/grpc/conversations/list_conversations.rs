@@ -6,7 +6,8 @@ use proto::workspace::v1 as pb;
 use service_runtime::paging::page_size;
 use uuid::Uuid;
 
-use crate::db::conversations::{self, ListFilter, Position};
+use crate::db::conversations::Conversation;
+use crate::db::conversations::{ListFilter, Position};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ pub async fn list_conversations(
     let total_size = filter.count(&mut conn).await?;
     let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
     let mut files: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for (conversation_id, file_id) in conversations::file_ids(&mut conn, &ids).await? {
+    for (conversation_id, file_id) in Conversation::file_ids(&mut conn, &ids).await? {
         files
             .entry(conversation_id)
             .or_default()

@@ -3,7 +3,8 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::{conversations, turns};
+use crate::db::conversations::Conversation;
+use crate::db::turns::Turn;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,10 +16,10 @@ pub async fn list_turns(
 ) -> Result<pb::ListTurnsResponse> {
     let id = ids::parse_resource("conversation", &request.conversation_id)?;
     let mut conn = state.pool.get().await?;
-    conversations::find_for_user(&mut conn, id, user_id)
+    Conversation::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("conversation"))?;
-    let turns = turns::of_conversation(&mut conn, id).await?;
+    let turns = Turn::of_conversation(&mut conn, id).await?;
     Ok(pb::ListTurnsResponse {
         turns: turns.iter().map(super::turn_to_wire).collect(),
     })

@@ -4,8 +4,8 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::conversations::{self, Conversation, ConversationChange};
-use crate::db::files;
+use crate::db::conversations::{Conversation, ConversationChange};
+use crate::db::files::File;
 use crate::domain::Title;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
@@ -41,16 +41,16 @@ pub async fn update_conversation(
                 status,
                 updated_at: Some(now),
             };
-            let conversation = conversations::update(conn, id, user_id, &change)
+            let conversation = Conversation::update(conn, id, user_id, &change)
                 .await?
                 .ok_or(Error::NotFound("conversation"))?;
             if let Some(file_ids) = &file_ids {
-                if files::owned_by(conn, user_id, file_ids).await?.len() != file_ids.len() {
+                if File::owned_by(conn, user_id, file_ids).await?.len() != file_ids.len() {
                     return Err(Error::NotFound("file"));
                 }
-                conversations::replace_files(conn, id, file_ids, now).await?;
+                Conversation::replace_files(conn, id, file_ids, now).await?;
             }
-            let linked = conversations::file_ids(conn, &[id]).await?;
+            let linked = Conversation::file_ids(conn, &[id]).await?;
             Ok((conversation, linked.into_iter().map(|(_, f)| f).collect()))
         })
         .await?;

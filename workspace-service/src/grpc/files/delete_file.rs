@@ -5,7 +5,7 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::files::{self, File};
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -19,7 +19,7 @@ pub async fn delete_file(
     let mut conn = state.pool.get().await?;
     let file = conn
         .transaction(async |conn| -> Result<File> {
-            files::delete_for_user(conn, id, user_id)
+            File::delete_for_user(conn, id, user_id)
                 .await?
                 .ok_or(Error::NotFound("file"))
         })

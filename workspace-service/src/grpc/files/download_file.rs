@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::db::files::{self, File};
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -24,7 +24,7 @@ pub async fn download_file(
     let id = ids::parse_resource("file", &request.file_id)?;
     let file = {
         let mut conn = state.pool.get().await?;
-        files::find_for_user(&mut conn, id, user_id)
+        File::find_for_user(&mut conn, id, user_id)
             .await?
             .ok_or(Error::NotFound("file"))?
     };

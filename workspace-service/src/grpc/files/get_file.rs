@@ -3,7 +3,7 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::files;
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ pub async fn get_file(
 ) -> Result<pb::GetFileResponse> {
     let id = ids::parse_resource("file", &request.file_id)?;
     let mut conn = state.pool.get().await?;
-    let file = files::find_for_user(&mut conn, id, user_id)
+    let file = File::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("file"))?;
     Ok(pb::GetFileResponse {

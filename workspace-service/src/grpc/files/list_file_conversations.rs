@@ -3,7 +3,8 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::{conversations, files};
+use crate::db::conversations::Conversation;
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,12 +16,12 @@ pub async fn list_file_conversations(
 ) -> Result<pb::ListFileConversationsResponse> {
     let id = ids::parse_resource("file", &request.file_id)?;
     let mut conn = state.pool.get().await?;
-    files::find_for_user(&mut conn, id, user_id)
+    File::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("file"))?;
-    let found = files::conversations_of(&mut conn, id, user_id).await?;
+    let found = File::conversations_of(&mut conn, id, user_id).await?;
     let ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
-    let links = conversations::file_ids(&mut conn, &ids).await?;
+    let links = Conversation::file_ids(&mut conn, &ids).await?;
     Ok(pb::ListFileConversationsResponse {
         conversations: found
             .iter()

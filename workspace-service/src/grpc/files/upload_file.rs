@@ -7,8 +7,8 @@ use proto::workspace::v1::{self as pb, upload_file_request::Part};
 use tonic::Streaming;
 use uuid::Uuid;
 
-use crate::db::files::{self, File};
-use crate::db::request_ids::{self, Claimed, RequestKey};
+use crate::db::files::File;
+use crate::db::request_ids::{Claimed, RequestKey};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -63,10 +63,10 @@ pub async fn upload_file(
     let stored = conn
         .transaction(async |conn| -> Result<File> {
             if let Some(key) = &key {
-                match request_ids::claim(conn, key, file.id, now).await? {
+                match RequestKey::claim(conn, key, file.id, now).await? {
                     Claimed::Fresh => {}
                     Claimed::Replay(id) => {
-                        return files::find_for_user(conn, id, user_id)
+                        return File::find_for_user(conn, id, user_id)
                             .await?
                             .ok_or(Error::NotFound("file"));
                     }

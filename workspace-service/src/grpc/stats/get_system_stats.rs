@@ -2,7 +2,7 @@
 
 use proto::workspace::v1 as pb;
 
-use crate::db::stats;
+use crate::db::stats::System;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -10,7 +10,7 @@ pub async fn get_system_stats(state: &AppState) -> Result<pb::GetSystemStatsResp
     let since = state.clock.now() - chrono::Duration::hours(24);
     let mut conn = state.pool.get().await?;
     let totals = super::usage(&mut conn, None).await?;
-    let system = stats::system(&mut conn, since).await?;
+    let system = System::since(&mut conn, since).await?;
     Ok(pb::GetSystemStatsResponse {
         totals: Some(totals),
         users: system.users,

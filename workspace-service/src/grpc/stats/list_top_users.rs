@@ -2,7 +2,8 @@
 
 use proto::workspace::v1 as pb;
 
-use crate::db::stats::{self, Metric};
+use crate::db::stats::Metric;
+use crate::db::stats::System;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -22,7 +23,7 @@ pub async fn list_top_users(
         n => i64::from(n.min(100)),
     };
     let mut conn = state.pool.get().await?;
-    let users = stats::top_users(&mut conn, metric, limit).await?;
+    let users = System::top_users(&mut conn, metric, limit).await?;
     Ok(pb::ListTopUsersResponse {
         users: users
             .into_iter()

@@ -12,7 +12,8 @@ use diesel_async::AsyncPgConnection;
 use proto::workspace::v1::{self as pb};
 use uuid::Uuid;
 
-use crate::db::{stats, tasks};
+use crate::db::stats::Usage;
+use crate::db::tasks::Task;
 use crate::domain::task_state::Status;
 
 /// Task counts as the wire shows them.
@@ -38,10 +39,10 @@ async fn usage(
     conn: &mut AsyncPgConnection,
     user_id: Option<Uuid>,
 ) -> crate::error::Result<pb::UsageStats> {
-    let usage = stats::usage(conn, user_id).await?;
+    let usage = Usage::of(conn, user_id).await?;
     let counts = match user_id {
-        Some(user_id) => tasks::counts(conn, user_id).await?,
-        None => stats::all_task_counts(conn).await?,
+        Some(user_id) => Task::counts(conn, user_id).await?,
+        None => Usage::task_counts(conn).await?,
     };
     Ok(pb::UsageStats {
         files: usage.files,

@@ -3,8 +3,10 @@
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use crate::db::tasks::attempts::{self, Outcome};
-use crate::db::tasks::{self, Changes, Task, outputs};
+use crate::db::tasks::TaskFile;
+use crate::db::tasks::attempts::Attempt;
+use crate::db::tasks::attempts::Outcome;
+use crate::db::tasks::{Changes, Task};
 use crate::domain::task_state::{Action, Status};
 use crate::error::{Error, Result};
 use crate::grpc::ids;
@@ -22,7 +24,7 @@ pub async fn apply(
     let mut conn = state.pool.get().await?;
     let (task, freed) = conn
         .transaction(async |conn| -> Result<(Task, Vec<String>)> {
-            let task = tasks::find_for_update(conn, id)
+            let task = Task::find_for_update(conn, id)
                 .await?
                 .filter(|t| t.user_id == user_id)
                 .ok_or(Error::NotFound("task"))?;
@@ -43,8 +45,8 @@ pub async fn apply(
                 // its outputs and completion are refused. What it uploaded
                 // so far is removed.
                 Action::Cancel => {
-                    attempts::end(conn, task.id, Outcome::Cancelled, None, now).await?;
-                    freed = outputs::discard(conn, task.id).await?;
+                    Attempt::end(conn, task.id, Outcome::Cancelled, None, now).await?;
+                    freed = TaskFile::discard_outputs(conn, task.id).await?;
                     state.progress.take(task.id);
                     Changes {
                         lease_expires_at: Some(None),
@@ -70,7 +72,7 @@ pub async fn apply(
                 },
                 _ => Changes::default(),
             };
-            let task = tasks::transition(conn, &task, to, changes, None, now).await?;
+            let task = Task::transition(conn, &task, to, changes, None, now).await?;
             Ok((task, freed))
         })
         .await?;

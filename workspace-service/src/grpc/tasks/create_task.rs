@@ -6,9 +6,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::files;
-use crate::db::request_ids::{self, Claimed, RequestKey};
-use crate::db::tasks::{self, NewTask, Task};
+use crate::db::files::File;
+use crate::db::request_ids::{Claimed, RequestKey};
+use crate::db::tasks::{NewTask, Task};
 use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
@@ -46,17 +46,17 @@ pub async fn create_task(
     let task = conn
         .transaction(async |conn| -> Result<Task> {
             if let Some(key) = &key {
-                match request_ids::claim(conn, key, id, now).await? {
+                match RequestKey::claim(conn, key, id, now).await? {
                     Claimed::Fresh => {}
                     Claimed::Replay(id) => {
-                        return tasks::find_for_user(conn, id, user_id)
+                        return Task::find_for_user(conn, id, user_id)
                             .await?
                             .ok_or(Error::NotFound("task"));
                     }
                     Claimed::Mismatch => return Err(ids::request_id_reused()),
                 }
             }
-            if files::owned_by(conn, user_id, &file_ids).await?.len() != file_ids.len() {
+            if File::owned_by(conn, user_id, &file_ids).await?.len() != file_ids.len() {
                 return Err(Error::NotFound("file"));
             }
             check_limits(conn, state, user_id, Admit::Create(status)).await?;
@@ -99,7 +99,7 @@ pub async fn check_limits(
     user_id: Uuid,
     admit: Admit,
 ) -> Result<()> {
-    let (total, pending) = tasks::lock_counts(conn, user_id).await?;
+    let (total, pending) = Task::lock_counts(conn, user_id).await?;
     let max_tasks = state.config.max_tasks_per_user;
     if matches!(admit, Admit::Create(_)) && max_tasks > 0 && total >= max_tasks {
         return Err(Error::Quota {

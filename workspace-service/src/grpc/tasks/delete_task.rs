@@ -7,6 +7,7 @@ use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
 use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -20,7 +21,7 @@ pub async fn delete_task(
     let mut conn = state.pool.get().await?;
     let freed = conn
         .transaction(async |conn| -> Result<Vec<String>> {
-            let task = tasks::find_for_update(conn, id)
+            let task = Task::find_for_update(conn, id)
                 .await?
                 .filter(|t| t.user_id == user_id)
                 .ok_or(Error::NotFound("task"))?;
@@ -36,7 +37,7 @@ pub async fn delete_task(
                         .to_owned(),
                 ));
             }
-            Ok(tasks::outputs::delete_task_and_outputs(conn, &task).await?)
+            Ok(tasks::Task::delete_with_outputs(conn, &task).await?)
         })
         .await?;
     crate::blobs::free_all(state, &freed).await;

@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::error::{Error, Result};
 use crate::export;
 use crate::grpc::ids;
@@ -28,7 +28,7 @@ pub async fn export_task(
         .map_err(|_| Error::invalid("format", "must be json, markdown or pdf"))?;
     let task = {
         let mut conn = state.pool.get().await?;
-        let task = tasks::find_for_user(&mut conn, id, user_id)
+        let task = Task::find_for_user(&mut conn, id, user_id)
             .await?
             .ok_or(Error::NotFound("task"))?;
         super::one_to_wire(&mut conn, &task).await?

@@ -3,7 +3,7 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ pub async fn get_task(
 ) -> Result<pb::GetTaskResponse> {
     let id = ids::parse_resource("task", &request.task_id)?;
     let mut conn = state.pool.get().await?;
-    let task = tasks::find_for_user(&mut conn, id, user_id)
+    let task = Task::find_for_user(&mut conn, id, user_id)
         .await?
         .ok_or(Error::NotFound("task"))?;
     Ok(pb::GetTaskResponse {

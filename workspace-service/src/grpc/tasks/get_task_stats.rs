@@ -3,7 +3,7 @@
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::domain::task_state::Status;
 use crate::error::Result;
 use crate::state::AppState;
@@ -11,7 +11,7 @@ use crate::state::AppState;
 pub async fn get_task_stats(state: &AppState, user_id: Uuid) -> Result<pb::GetTaskStatsResponse> {
     let mut conn = state.pool.get().await?;
     let mut stats = pb::GetTaskStatsResponse::default();
-    for (status, count) in tasks::counts(&mut conn, user_id).await? {
+    for (status, count) in Task::counts(&mut conn, user_id).await? {
         stats.total += count;
         match Status::parse(&status) {
             Some(Status::Draft) => stats.draft = count,

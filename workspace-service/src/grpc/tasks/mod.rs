@@ -21,7 +21,7 @@ use proto::workspace::v1::{self as pb};
 use uuid::Uuid;
 
 use crate::db::tasks::attempts::{Attempt, Outcome};
-use crate::db::tasks::{self, Task, TaskFile, attempts, outputs};
+use crate::db::tasks::{Task, TaskFile};
 use crate::domain::progress::Progress;
 use crate::domain::task_state::Status;
 use crate::grpc::convert::{json_field, timestamp};
@@ -44,10 +44,10 @@ pub async fn to_wire(
     list: &[Task],
 ) -> crate::error::Result<Vec<pb::Task>> {
     let ids: Vec<Uuid> = list.iter().map(|t| t.id).collect();
-    let mut files = group(tasks::files_of(conn, &ids).await?);
-    let mut outputs = group(outputs::of(conn, &ids).await?);
+    let mut files = group(Task::files_of(conn, &ids).await?);
+    let mut outputs = group(TaskFile::outputs_of(conn, &ids).await?);
     let mut attempts: HashMap<Uuid, Vec<pb::TaskAttempt>> = HashMap::new();
-    for attempt in attempts::of(conn, &ids).await? {
+    for attempt in Attempt::of(conn, &ids).await? {
         attempts
             .entry(attempt.task_id)
             .or_default()

@@ -5,8 +5,8 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::files;
-use crate::db::tasks::{self, Changes, Task};
+use crate::db::files::File;
+use crate::db::tasks::{Changes, Task};
 use crate::domain::Query;
 use crate::domain::kind::Kind;
 use crate::domain::task_state::Status;
@@ -38,7 +38,7 @@ pub async fn update_task(
     let mut conn = state.pool.get().await?;
     let task = conn
         .transaction(async |conn| -> Result<Task> {
-            let task = tasks::find_for_update(conn, id)
+            let task = Task::find_for_update(conn, id)
                 .await?
                 .filter(|t| t.user_id == user_id)
                 .ok_or(Error::NotFound("task"))?;
@@ -49,17 +49,17 @@ pub async fn update_task(
                 )));
             }
             if let Some(file_ids) = &file_ids {
-                if files::owned_by(conn, user_id, file_ids).await?.len() != file_ids.len() {
+                if File::owned_by(conn, user_id, file_ids).await?.len() != file_ids.len() {
                     return Err(Error::NotFound("file"));
                 }
-                tasks::set_files(conn, task.id, file_ids).await?;
+                Task::set_files(conn, task.id, file_ids).await?;
             }
             let changes = Changes {
                 query,
                 kind: kind.map(|k| k.as_str().to_owned()),
                 ..Default::default()
             };
-            Ok(tasks::transition(conn, &task, Status::Draft, changes, None, now).await?)
+            Ok(Task::transition(conn, &task, Status::Draft, changes, None, now).await?)
         })
         .await?;
     Ok(pb::UpdateTaskResponse {

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::db::tasks::{self, Task};
+use crate::db::tasks::Task;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -106,7 +106,7 @@ pub async fn watch_task(
 
 async fn load(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Option<(Task, pb::Task)>> {
     let mut conn = state.pool.get().await?;
-    let Some(task) = tasks::find_for_user(&mut conn, id, user_id).await? else {
+    let Some(task) = Task::find_for_user(&mut conn, id, user_id).await? else {
         return Ok(None);
     };
     let wire = super::one_to_wire(&mut conn, &task).await?;

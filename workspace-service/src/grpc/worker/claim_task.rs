@@ -5,7 +5,8 @@ use access::Claims;
 use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 
-use crate::db::tasks::queue::{self, Claimant};
+use crate::db::tasks::Task;
+use crate::db::tasks::queue::Claimant;
 use crate::domain::kind::{self, KindError, KindFilter};
 use crate::error::{Error, Result};
 use crate::grpc::convert::timestamp;
@@ -34,7 +35,7 @@ pub async fn claim_task(
     let mut conn = state.pool.get().await?;
     let claimed = conn
         .transaction(async |conn| {
-            Ok::<_, crate::error::Error>(queue::claim(conn, &claimant, now).await?)
+            Ok::<_, crate::error::Error>(Task::claim(conn, &claimant, now).await?)
         })
         .await?;
     let Some(task) = claimed else {

@@ -4,9 +4,10 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::files;
-use crate::db::tasks::attempts::{self, Outcome};
-use crate::db::tasks::{self, Changes, Task, TurnResult};
+use crate::db::files::File;
+use crate::db::tasks::attempts::Attempt;
+use crate::db::tasks::attempts::Outcome;
+use crate::db::tasks::{Changes, Task, TurnResult};
 use crate::domain::task_state::Action;
 use crate::error::{Error, Result};
 use crate::grpc::convert::value_to_json;
@@ -55,7 +56,7 @@ pub async fn complete_task(
     let mut conn = state.pool.get().await?;
     let task = conn
         .transaction(async |conn| -> Result<Task> {
-            let task = tasks::find_for_update(conn, id)
+            let task = Task::find_for_update(conn, id)
                 .await?
                 .ok_or(Error::NotFound("task"))?;
             super::holds(&task, holder, now)?;
@@ -64,7 +65,7 @@ pub async fn complete_task(
                 .after(Action::Complete)
                 .map_err(Error::Transition)?;
             if let Some(file) = output_file_id
-                && files::owned_by(conn, task.user_id, &[file])
+                && File::owned_by(conn, task.user_id, &[file])
                     .await?
                     .is_empty()
             {
@@ -73,7 +74,7 @@ pub async fn complete_task(
                     "is not a file of the task's owner",
                 ));
             }
-            attempts::end(conn, task.id, Outcome::Completed, None, now).await?;
+            Attempt::end(conn, task.id, Outcome::Completed, None, now).await?;
             // The last progress reported, if the flusher has not written it.
             let progress = state.progress.take(task.id);
             let changes = Changes {
@@ -85,7 +86,7 @@ pub async fn complete_task(
                 completed_at: Some(Some(now)),
                 ..Default::default()
             };
-            Ok(tasks::transition(conn, &task, to, changes, Some(turn_result.clone()), now).await?)
+            Ok(Task::transition(conn, &task, to, changes, Some(turn_result.clone()), now).await?)
         })
         .await?;
     tracing::info!(task_id = %task.id, worker = %worker, "task completed");

@@ -6,7 +6,7 @@ use diesel_async::AsyncConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::tasks;
+use crate::db::tasks::Task;
 use crate::domain::ErrorMessage;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
@@ -34,7 +34,7 @@ pub async fn fail_task(
     let mut conn = state.pool.get().await?;
     let Ended { task, freed } = conn
         .transaction(async |conn| -> Result<Ended> {
-            let task = tasks::find_for_update(conn, id)
+            let task = Task::find_for_update(conn, id)
                 .await?
                 .ok_or(Error::NotFound("task"))?;
             super::holds(&task, holder, now)?;

@@ -8,8 +8,11 @@ use diesel_async::AsyncPgConnection;
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::tasks::{self, Task, outputs};
-use crate::db::{conversations, files, turns};
+use crate::db::conversations::Conversation;
+use crate::db::files::File;
+use crate::db::tasks::Task;
+use crate::db::tasks::TaskFile;
+use crate::db::turns::Turn;
 use crate::error::Result;
 use crate::grpc::conversations::turn_to_wire;
 use crate::grpc::ids;
@@ -42,33 +45,33 @@ pub struct Context {
 
 /// The context of `task` (whose lease the caller checked).
 pub async fn context(conn: &mut AsyncPgConnection, task: &Task) -> Result<Context> {
-    let mut readable: HashSet<Uuid> = tasks::files_of(conn, &[task.id])
+    let mut readable: HashSet<Uuid> = Task::files_of(conn, &[task.id])
         .await?
         .into_iter()
-        .chain(outputs::of(conn, &[task.id]).await?)
+        .chain(TaskFile::outputs_of(conn, &[task.id]).await?)
         .map(|f| f.file_id)
         .collect();
     let mut wire = pb::GetTaskContextResponse::default();
     let turn = match task.turn_id {
-        Some(turn_id) => turns::find(conn, turn_id).await?,
+        Some(turn_id) => Turn::find(conn, turn_id).await?,
         None => None,
     };
     let Some(turn) = turn else {
         return Ok(Context { wire, readable });
     };
     wire.conversation_id = turn.conversation_id.to_string();
-    let conversation_files: Vec<Uuid> = conversations::file_ids(conn, &[turn.conversation_id])
+    let conversation_files: Vec<Uuid> = Conversation::file_ids(conn, &[turn.conversation_id])
         .await?
         .into_iter()
         .map(|(_, file)| file)
         .collect();
-    let earlier = turns::earlier(conn, turn.conversation_id, turn.turn_number).await?;
+    let earlier = Turn::earlier(conn, turn.conversation_id, turn.turn_number).await?;
     let earlier_tasks: Vec<Uuid> = earlier.iter().filter_map(|t| t.task_id).collect();
-    let earlier_outputs = outputs::of(conn, &earlier_tasks).await?;
+    let earlier_outputs = TaskFile::outputs_of(conn, &earlier_tasks).await?;
     // Every file named here, read once (all are the task owner's).
     let mut named: Vec<Uuid> = conversation_files.clone();
     named.extend(earlier.iter().filter_map(|t| t.output_file_id));
-    let stored = files::of_user(conn, task.user_id, &named).await?;
+    let stored = File::of_user(conn, task.user_id, &named).await?;
     let by_id = |id: Uuid| stored.iter().find(|f| f.id == id).cloned();
 
     wire.files = conversation_files

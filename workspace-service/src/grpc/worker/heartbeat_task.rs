@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use proto::workspace::v1 as pb;
 use uuid::Uuid;
 
-use crate::db::tasks::{self, queue};
+use crate::db::tasks::Task;
 use crate::domain::progress::Progress;
 use crate::domain::task_state::Status;
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ pub async fn heartbeat_task(
         })
         .transpose()?;
     let mut conn = state.pool.get().await?;
-    let task = tasks::find(&mut conn, id)
+    let task = Task::find(&mut conn, id)
         .await?
         .ok_or(Error::NotFound("task"))?;
     if task.status() == Status::Cancelled && holder.was_leased(&task) {
@@ -58,7 +58,7 @@ pub async fn heartbeat_task(
     super::holds(&task, holder, now)?;
     let mut until = task.lease_expires_at.unwrap_or(now);
     if moves_lease(until, lease, now) {
-        if !queue::extend_lease(&mut conn, id, &worker, subject, lease, now).await? {
+        if !Task::extend_lease(&mut conn, id, &worker, subject, lease, now).await? {
             return Err(Error::FailedPrecondition(
                 "the lease on this task was lost".into(),
             ));

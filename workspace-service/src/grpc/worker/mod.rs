@@ -65,7 +65,7 @@ async fn leased_task(
     holder: Holder<'_>,
     now: DateTime<Utc>,
 ) -> Result<Task> {
-    let task = crate::db::tasks::find(conn, task_id)
+    let task = Task::find(conn, task_id)
         .await?
         .ok_or(Error::NotFound("task"))?;
     holds(&task, holder, now)?;

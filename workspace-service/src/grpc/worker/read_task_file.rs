@@ -5,7 +5,7 @@ use proto::workspace::v1::{self as pb, read_task_file_response::Part};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::db::files;
+use crate::db::files::File;
 use crate::error::{Error, Result};
 use crate::grpc::files::download_file::{FilePart, stream};
 use crate::grpc::ids;
@@ -33,7 +33,7 @@ pub async fn read_task_file(
         if !context.readable.contains(&file_id) {
             return Err(Error::NotFound("file"));
         }
-        files::find_for_user(&mut conn, file_id, task.user_id)
+        File::find_for_user(&mut conn, file_id, task.user_id)
             .await?
             .ok_or(Error::NotFound("file"))?
     };

@@ -12,7 +12,8 @@ use tonic::Streaming;
 use uuid::Uuid;
 
 use crate::db::files::File;
-use crate::db::tasks::{self, outputs};
+use crate::db::tasks::Task;
+use crate::db::tasks::TaskFile;
 use crate::error::{Error, Result};
 use crate::grpc::ids;
 use crate::state::AppState;
@@ -48,7 +49,7 @@ pub async fn upload_task_output(
     let owner = {
         let mut conn = state.pool.get().await?;
         let task = super::leased_task(&mut conn, task_id, holder, state.clock.now()).await?;
-        if outputs::count(&mut conn, task_id).await? >= MAX_OUTPUTS {
+        if TaskFile::count_outputs(&mut conn, task_id).await? >= MAX_OUTPUTS {
             return Err(too_many());
         }
         task.user_id
@@ -74,16 +75,16 @@ pub async fn upload_task_output(
     let mut conn = state.pool.get().await?;
     let recorded = conn
         .transaction(async |conn| -> Result<()> {
-            let task = tasks::find_for_update(conn, task_id)
+            let task = Task::find_for_update(conn, task_id)
                 .await?
                 .ok_or(Error::NotFound("task"))?;
             super::holds(&task, holder, now)?;
-            if outputs::count(conn, task_id).await? >= MAX_OUTPUTS {
+            if TaskFile::count_outputs(conn, task_id).await? >= MAX_OUTPUTS {
                 return Err(too_many());
             }
             uploads::record(conn, state, &uploaded, &file).await?;
-            outputs::add(conn, task_id, file.id, now).await?;
-            tasks::notify(conn, task_id).await?;
+            TaskFile::add_output(conn, task_id, file.id, now).await?;
+            Task::notify(conn, task_id).await?;
             Ok(())
         })
         .await;
