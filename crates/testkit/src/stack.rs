@@ -64,7 +64,6 @@ impl<C> Part<C> {
 /// Which services to start, and how; see [`Stack::builder`].
 pub struct StackBuilder {
     auth: Part<auth_service::Config>,
-    auth_database: Option<String>,
     workspace: Option<Part<workspace_service::Config>>,
     gateway: Option<Part<gateway::Config>>,
     auth_clock: Clock,
@@ -81,13 +80,6 @@ impl StackBuilder {
     /// Runs the auth-service with `config` rather than the test defaults.
     pub fn auth_config(mut self, config: auth_service::Config) -> Self {
         self.auth.given = Some(config);
-        self
-    }
-
-    /// The test defaults, on an existing auth database (a service started
-    /// again over the same data).
-    pub fn auth_database(mut self, url: &str) -> Self {
-        self.auth_database = Some(url.to_owned());
         self
     }
 
@@ -144,9 +136,9 @@ impl StackBuilder {
     /// Starts the services, each once the one before is ready.
     pub async fn start(self) -> anyhow::Result<Stack> {
         let dir = tempfile::tempdir()?;
-        let auth_database = match self.auth_database {
-            Some(url) => Database::at(url),
-            None if self.auth.given.is_some() => Database::at(""),
+        // A configuration given whole names its own database.
+        let auth_database = match self.auth.given {
+            Some(_) => Database::at(""),
             None => Database::fresh(Schema::Auth).await,
         };
         let key = dir.path().join("signing.pem");
@@ -201,7 +193,6 @@ impl Stack {
     pub fn builder() -> StackBuilder {
         StackBuilder {
             auth: Part::default(),
-            auth_database: None,
             workspace: None,
             gateway: None,
             auth_clock: Clock::system(),
