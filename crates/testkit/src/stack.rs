@@ -143,7 +143,9 @@ impl StackBuilder {
         };
         let key = dir.path().join("signing.pem");
         let auth_config = self.auth.finish(|| configs::auth(&auth_database.url, &key));
-        let auth = Auth::start(auth_config, self.auth_clock).await?;
+        // A first start fails at once: its port is any free one, so only a
+        // real error (a bad setting, no database) can stop it.
+        let auth = Auth::start(auth_config, self.auth_clock, Duration::ZERO).await?;
         let workspace = match self.workspace {
             Some(part) => {
                 let database = match part.given {
@@ -154,7 +156,7 @@ impl StackBuilder {
                 let mut config =
                     part.finish(|| configs::workspace(&database.url, &auth.url, &files));
                 config.auth_service_url = auth.url.clone();
-                Some(Workspace::start(config, self.workspace_clock).await?)
+                Some(Workspace::start(config, self.workspace_clock, Duration::ZERO).await?)
             }
             None => None,
         };
@@ -163,7 +165,7 @@ impl StackBuilder {
                 let mut config = part.finish(|| configs::gateway(&auth.url, &workspace.url));
                 config.auth_service_url = auth.url.clone();
                 config.workspace_service_url = workspace.url.clone();
-                Some(Gateway::start(config).await?)
+                Some(Gateway::start(config, Duration::ZERO).await?)
             }
             _ => None,
         };
@@ -361,10 +363,16 @@ pub struct Auth {
 }
 
 impl Auth {
-    async fn start(mut config: auth_service::Config, clock: Clock) -> anyhow::Result<Self> {
+    /// Builds and starts it; a build that fails is tried again for
+    /// `patience` (a restart's port may still be held).
+    async fn start(
+        mut config: auth_service::Config,
+        clock: Clock,
+        patience: Duration,
+    ) -> anyhow::Result<Self> {
         let app = build_again(
             || auth_service::Application::build_with_clock(config.clone(), clock.clone()),
-            PORT_FREE_DEADLINE,
+            patience,
         )
         .await?;
         let (addr, metrics_addr) = (app.local_addr(), app.metrics_addr());
@@ -404,7 +412,7 @@ impl Auth {
     /// or while running: then it is stopped first).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let _ = self.running.stop().await;
-        *self = Self::start(self.config.clone(), self.clock.clone()).await?;
+        *self = Self::start(self.config.clone(), self.clock.clone(), PORT_FREE_DEADLINE).await?;
         Ok(())
     }
 }
@@ -426,10 +434,16 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    async fn start(mut config: workspace_service::Config, clock: Clock) -> anyhow::Result<Self> {
+    /// Builds and starts it; a build that fails is tried again for
+    /// `patience` (a restart's port may still be held).
+    async fn start(
+        mut config: workspace_service::Config,
+        clock: Clock,
+        patience: Duration,
+    ) -> anyhow::Result<Self> {
         let app = build_again(
             || workspace_service::Application::build_with_clock(config.clone(), clock.clone()),
-            PORT_FREE_DEADLINE,
+            patience,
         )
         .await?;
         let (addr, metrics_addr) = (app.local_addr(), app.metrics_addr());
@@ -489,7 +503,7 @@ impl Workspace {
     /// Starts it again on the same addresses and data.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let _ = self.running.stop().await;
-        *self = Self::start(self.config.clone(), self.clock.clone()).await?;
+        *self = Self::start(self.config.clone(), self.clock.clone(), PORT_FREE_DEADLINE).await?;
         Ok(())
     }
 }
@@ -505,12 +519,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    async fn start(mut config: gateway::Config) -> anyhow::Result<Self> {
-        let app = build_again(
-            || gateway::Application::build(config.clone()),
-            PORT_FREE_DEADLINE,
-        )
-        .await?;
+    /// Builds and starts it; a build that fails is tried again for
+    /// `patience` (a restart's port may still be held).
+    async fn start(mut config: gateway::Config, patience: Duration) -> anyhow::Result<Self> {
+        let app = build_again(|| gateway::Application::build(config.clone()), patience).await?;
         let addr = app.local_addr();
         config.listen_addr = addr;
         let running = Running::spawn(|stopped| app.run_until(stopped));
@@ -530,7 +542,7 @@ impl Gateway {
     /// Starts it again on the same address.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let _ = self.running.stop().await;
-        *self = Self::start(self.config.clone()).await?;
+        *self = Self::start(self.config.clone(), PORT_FREE_DEADLINE).await?;
         Ok(())
     }
 }
