@@ -23,6 +23,8 @@ use scenarios::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // HTTPS clients take the process-wide TLS provider (as service_runtime::tls).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let bin_dir = bench::stack::bin_dir(cli.bin_dir.as_deref())?;
     let (warm_up, duration) = if cli.quick {

@@ -34,6 +34,7 @@ impl Application {
     /// Builds the route table from the descriptors, prepares the upstream
     /// channels and the token verifier, and binds the listen address.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        service_runtime::tls::install_crypto_provider();
         let routes = RouteTable::from_descriptors(proto::descriptor_pool())
             .context("the google.api.http annotations are invalid")?;
         let mut upstreams = Upstreams::default();

@@ -49,6 +49,7 @@ impl Application {
     /// Applies migrations (unless disabled), prepares the pool and the token
     /// verifier, and binds the listen address (port 0 picks a free port).
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        service_runtime::tls::install_crypto_provider();
         let database_url = config.database()?;
         let mut pool_settings = PoolSettings::new("workspace-service");
         pool_settings.max_size = config.database_pool_size;

@@ -190,6 +190,8 @@ async fn sign_up_with_conversation(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // HTTPS clients take the process-wide TLS provider (as service_runtime::tls).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let bin_dir = bench::stack::bin_dir(cli.bin_dir.as_deref())?;
     eprintln!("starting the stack from {}", bin_dir.display());

@@ -229,7 +229,7 @@ fn split_ssl_options(url: &str) -> Result<(String, SslOptions), InvalidUrl> {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn load_roots(path: &str) -> Result<RootCertStore, InvalidUrl> {

@@ -13,6 +13,7 @@
 //! - [`trace`]: W3C trace context, continued across processes.
 //! - [`observe`]: per-RPC spans, completion logs and metrics (a tower layer).
 //! - [`metrics`]: the admin `/metrics` endpoint and gauges read at scrape time.
+//! - [`tls`]: the TLS crypto provider HTTP clients use.
 
 pub mod clock;
 pub mod env;
@@ -26,4 +27,5 @@ pub mod slots;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod trace;

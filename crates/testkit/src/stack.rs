@@ -135,6 +135,7 @@ impl StackBuilder {
 
     /// Starts the services, each once the one before is ready.
     pub async fn start(self) -> anyhow::Result<Stack> {
+        service_runtime::tls::install_crypto_provider();
         let dir = tempfile::tempdir()?;
         // A configuration given whole names its own database.
         let auth_database = match self.auth.given {
