@@ -71,6 +71,9 @@ async fn a_200_mib_upload_and_download_grow_the_gateway_by_under_32_mib() {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
+    // HTTPS clients take the process's TLS provider: none is installed
+    // until a service starts in this process.
+    service_runtime::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let healthz = format!("{}/healthz", gateway.base);
     assert!(

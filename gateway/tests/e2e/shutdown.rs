@@ -41,6 +41,9 @@ async fn sigterm_under_load_answers_every_request_that_started() {
             .await
             .map(|_| log)
     });
+    // HTTPS clients take the process's TLS provider: none is installed
+    // until a service starts in this process.
+    service_runtime::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     assert!(
         eventually(Duration::from_secs(30), || {
@@ -73,6 +76,9 @@ async fn sigterm_under_load_answers_every_request_that_started() {
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();
     for _ in 0..8 {
+        // HTTPS clients take the process's TLS provider: none is installed
+        // until a service starts in this process.
+        service_runtime::tls::install_crypto_provider();
         let client = reqwest::Client::new();
         let (url, token) = (format!("{base}/v1/tasks"), token.clone());
         let (answered, failures) = (answered.clone(), failures.clone());

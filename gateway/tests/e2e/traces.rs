@@ -265,6 +265,9 @@ async fn trace_across_three_processes(otlp: Option<&str>) {
         otlp,
     );
     let base = format!("http://127.0.0.1:{gateway_port}");
+    // HTTPS clients take the process's TLS provider: none is installed
+    // until a service starts in this process.
+    service_runtime::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     assert!(
         eventually(Duration::from_secs(60), || {

@@ -13,6 +13,9 @@ use tonic::Code;
 use crate::helpers::{authorized, spawn_stack};
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
+    // HTTPS clients take the process's TLS provider: none is installed
+    // until a service starts in this process.
+    service_runtime::tls::install_crypto_provider();
     let response = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap();

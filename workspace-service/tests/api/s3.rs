@@ -52,6 +52,9 @@ async fn start_moto(bucket: &str) -> MotoServer {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
+    // HTTPS clients take the process's TLS provider: none is installed
+    // until a service starts in this process.
+    service_runtime::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let bucket_url = format!("{}/{bucket}", server.endpoint);
     let created = eventually(Duration::from_secs(60), || {
