@@ -93,6 +93,7 @@ impl Application {
                 draining,
                 wechat: wechat_client,
                 oidc,
+                mail_backlog: crate::mail::Backlog::default(),
             },
             drain,
         })
@@ -133,6 +134,14 @@ impl Application {
             None,
         ));
         crate::cleanup::spawn(state.clone(), state.config.cleanup_interval);
+        match mailer(&state.config.mail)? {
+            Some(mailer) => {
+                crate::mail_sender::spawn(state.clone(), mailer, state.config.mail.poll_interval);
+            }
+            None => tracing::warn!(
+                "neither SMTP_URL nor MAIL_DIR is set: mail waits in the outbox until one is"
+            ),
+        }
 
         let mut services = service_runtime::grpc::Services::default();
         services
@@ -175,6 +184,23 @@ impl Application {
     }
 }
 
+/// Where mail goes: the SMTP server, else the directory, else nowhere yet.
+fn mailer(config: &crate::config::MailConfig) -> anyhow::Result<Option<crate::mail::Mailer>> {
+    use secrecy::ExposeSecret;
+    if let Some(url) = &config.smtp_url {
+        let mailer = crate::mail::Mailer::smtp(url.expose_secret())
+            .map_err(|problem| anyhow::anyhow!("SMTP_URL {problem}"))?;
+        return Ok(Some(mailer));
+    }
+    match &config.dir {
+        Some(dir) => Ok(Some(
+            crate::mail::Mailer::directory(dir.clone())
+                .with_context(|| format!("MAIL_DIR {}", dir.display()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The service's own gauges, read at each scrape.
 fn register_metrics(registry: &mut service_runtime::metrics::Registry, state: &AppState) {
     use service_runtime::metrics::{GaugeFn, to_i64};
@@ -204,6 +230,12 @@ fn register_metrics(registry: &mut service_runtime::metrics::Registry, state: &A
         "revocation_stream_lag_events",
         "Revocations the slowest subscriber has not taken yet",
         move || to_i64(hub.backlog()),
+    )));
+    let backlog = state.mail_backlog.clone();
+    registry.register_collector(Box::new(GaugeFn::single(
+        "mail_outbox_backlog",
+        "Mail neither sent nor abandoned, as of the sender's last pass",
+        move || backlog.get(),
     )));
 }
 

@@ -26,9 +26,11 @@ pub enum EventType {
     ServiceTokenIssued,
     IdentityLinked,
     IdentityUnlinked,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
-const ALL: [EventType; 14] = [
+const ALL: [EventType; 16] = [
     EventType::LoginSucceeded,
     EventType::LoginFailed,
     EventType::Logout,
@@ -43,6 +45,8 @@ const ALL: [EventType; 14] = [
     EventType::ServiceTokenIssued,
     EventType::IdentityLinked,
     EventType::IdentityUnlinked,
+    EventType::PasswordResetRequested,
+    EventType::PasswordReset,
 ];
 
 impl EventType {
@@ -63,6 +67,8 @@ impl EventType {
             Self::ServiceTokenIssued => "service_token_issued",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -83,6 +89,8 @@ impl EventType {
             Self::ServiceTokenIssued => AuditEventType::ServiceTokenIssued,
             Self::IdentityLinked => AuditEventType::IdentityLinked,
             Self::IdentityUnlinked => AuditEventType::IdentityUnlinked,
+            Self::PasswordResetRequested => AuditEventType::PasswordResetRequested,
+            Self::PasswordReset => AuditEventType::PasswordReset,
         }
     }
 

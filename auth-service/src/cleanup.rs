@@ -1,5 +1,6 @@
 //! Periodic cleanup: sessions (and with them their refresh tokens) and device
-//! tokens that ended more than 7 days ago, refresh tokens expired as long,
+//! tokens that ended more than 7 days ago, refresh tokens and password reset
+//! tokens expired as long, mail sent or abandoned as long ago,
 //! stale brute-force counters, and audit events older than the retention,
 //! deleted a page at a time. Several replicas may
 //! run it; a transaction-level advisory lock lets one of them work at a time.
@@ -11,6 +12,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::db::audit::AuditEvent;
 use crate::db::devices::Device;
+use crate::db::mail_outbox::Mail;
+use crate::db::password_resets::PasswordReset;
 use crate::db::refresh_tokens::RefreshToken;
 use crate::db::sessions::Session;
 use crate::db::throttle;
@@ -35,6 +38,8 @@ pub struct Report {
     pub spent_nonces: usize,
     pub audit_events: usize,
     pub throttle_entries: usize,
+    pub password_resets: usize,
+    pub mails: usize,
 }
 
 impl Report {
@@ -45,6 +50,8 @@ impl Report {
         self.spent_nonces += page.spent_nonces;
         self.audit_events += page.audit_events;
         self.throttle_entries += page.throttle_entries;
+        self.password_resets += page.password_resets;
+        self.mails += page.mails;
     }
 
     /// Whether some table gave a full page (there may be more).
@@ -57,6 +64,8 @@ impl Report {
             self.spent_nonces,
             self.audit_events,
             self.throttle_entries,
+            self.password_resets,
+            self.mails,
         ]
         .iter()
         .any(|&n| n >= batch)
@@ -127,6 +136,9 @@ async fn delete_page(
                         batch,
                     )
                     .await?,
+                    password_resets: PasswordReset::delete_expired_before(conn, ended, batch)
+                        .await?,
+                    mails: Mail::delete_finished_before(conn, ended, batch).await?,
                 }))
             },
         )

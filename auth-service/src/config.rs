@@ -43,6 +43,13 @@
 //! | `SECRETS_KEY` | none (nothing stored) | base64 of 32 bytes: the AES-256-GCM key of stored provider secrets (WeChat's session key) |
 //! | `FORWARDED_SECRET` | none (forwarded client headers never believed) | the secret, at least 32 bytes, the gateway signs the client's address and user agent with; set the same value on the gateway |
 //! | `PAGE_TOKEN_SECRET` | random at start | key that signs page tokens; set the same value on every replica |
+//! | `SMTP_URL` | none | the mail server: `smtps://user:pass@host:465` (implicit TLS), `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtp://127.0.0.1:2525` (plain: loopback only); special characters of the password URL-encoded |
+//! | `MAIL_DIR` | none | without `SMTP_URL`: write each mail as an `.eml` file here instead (the dev stack's `.devstack/mail/`); with neither, mail waits in the outbox |
+//! | `MAIL_FROM` | `Backbone <no-reply@localhost>` | the sender of every mail |
+//! | `MAIL_POLL_MS` | `1000` | how often the sender looks for mail that is due |
+//! | `PUBLIC_BASE_URL` | `http://127.0.0.1:8080` | where the links in mails point (`{PUBLIC_BASE_URL}/reset-password?token=…`): the web application's address |
+//! | `PASSWORD_FORGOT_MAX_PER_IP` | `20` | reset requests from one IP address (IPv6: one /64) per hour |
+//! | `PASSWORD_FORGOT_MAX_PER_ACCOUNT` | `3` | reset mails to one address per hour (further requests are answered alike, and send nothing) |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -142,6 +149,81 @@ impl SecretsKey {
     }
 }
 
+/// Mail: where it goes and what its links point at.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `SMTP_URL` (it may hold a password).
+    pub smtp_url: Option<SecretString>,
+    /// `MAIL_DIR`.
+    pub dir: Option<PathBuf>,
+    /// `MAIL_FROM`.
+    pub from: lettre::message::Mailbox,
+    /// `MAIL_POLL_MS`.
+    pub poll_interval: Duration,
+    /// `PUBLIC_BASE_URL`, without a trailing slash.
+    pub public_base_url: String,
+    /// `PASSWORD_FORGOT_MAX_PER_IP`.
+    pub forgot_max_per_ip: i32,
+    /// `PASSWORD_FORGOT_MAX_PER_ACCOUNT`.
+    pub forgot_max_per_account: i32,
+}
+
+impl MailConfig {
+    fn from_env<S: Source>(env: &Env<S>) -> Result<Self, ConfigError> {
+        let smtp_url = env.optional("SMTP_URL");
+        if let Some(url) = &smtp_url {
+            check_smtp_url(url).map_err(|problem| ConfigError::new("SMTP_URL", problem))?;
+        }
+        let from = env.string("MAIL_FROM", "Backbone <no-reply@localhost>");
+        let public_base_url = env.string("PUBLIC_BASE_URL", "http://127.0.0.1:8080");
+        let parsed = reqwest::Url::parse(&public_base_url)
+            .map_err(|_| ConfigError::new("PUBLIC_BASE_URL", "is not a URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "PUBLIC_BASE_URL",
+                "must be an http or https URL",
+            ));
+        }
+        Ok(Self {
+            smtp_url: smtp_url.map(SecretString::from),
+            dir: env.optional("MAIL_DIR").map(PathBuf::from),
+            from: from.parse().map_err(|e| {
+                ConfigError::new("MAIL_FROM", format!("is not a mail address: {e}"))
+            })?,
+            poll_interval: env.millis("MAIL_POLL_MS", 1000, 10..=600_000)?,
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            forgot_max_per_ip: env.number("PASSWORD_FORGOT_MAX_PER_IP", 20, 1..=1_000_000)?,
+            forgot_max_per_account: env.number("PASSWORD_FORGOT_MAX_PER_ACCOUNT", 3, 1..=1000)?,
+        })
+    }
+}
+
+/// Refuses an SMTP URL `lettre` cannot use, and one that would send mail
+/// (reset links) and the password unencrypted past this machine: plain
+/// `smtp://` only to loopback.
+fn check_smtp_url(url: &str) -> Result<(), String> {
+    crate::mail::Mailer::check_smtp_url(url)?;
+    let parsed = reqwest::Url::parse(url).map_err(|_| "is not a URL".to_owned())?;
+    let tls_required = parsed
+        .query_pairs()
+        .any(|(key, value)| key == "tls" && value == "required");
+    let loopback = match parsed.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    if parsed.scheme() == "smtp" && !tls_required && !loopback {
+        return Err("would send mail unencrypted: use smtps:// (implicit TLS) \
+                    or smtp://…?tls=required (STARTTLS)"
+            .to_owned());
+    }
+    Ok(())
+}
+
 /// See the module documentation for each variable.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -215,6 +297,8 @@ pub struct Config {
     pub forwarding_key: Option<service_runtime::forwarded::ForwardingKey>,
     /// `OIDC_*`.
     pub oidc_providers: Vec<crate::oidc::OidcProviderConfig>,
+    /// `SMTP_URL`, `MAIL_*`, `PUBLIC_BASE_URL`, `PASSWORD_FORGOT_*`.
+    pub mail: MailConfig,
 }
 
 impl Config {
@@ -294,6 +378,7 @@ impl Config {
                 }
             },
             oidc_providers: oidc_providers(env)?,
+            mail: MailConfig::from_env(env)?,
             page_token_secret: env.optional("PAGE_TOKEN_SECRET").map(SecretString::from),
             forwarding_key: service_runtime::forwarded::key_from_env(env)?,
             secrets_key: env
@@ -356,6 +441,33 @@ mod tests {
         assert_eq!(config.bcrypt_cost, 12);
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.refresh_token_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn an_smtp_url_is_checked_at_start_and_plain_smtp_is_for_loopback_only() {
+        let with = |url: &str| {
+            Config::from_env(&Env::from_source(HashMap::from([(
+                "SMTP_URL".to_owned(),
+                url.to_owned(),
+            )])))
+        };
+        for good in [
+            "smtps://user:pass@mail.example.com:465",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost:2525",
+            "smtp://[::1]:2525",
+        ] {
+            assert!(with(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "smtp://user:pass@mail.example.com:587",
+            "smtp://mail.example.com:25?tls=opportunistic",
+            "http://mail.example.com",
+            "not a url",
+        ] {
+            assert_eq!(with(bad).unwrap_err().name, "SMTP_URL", "{bad}");
+        }
     }
 
     #[test]

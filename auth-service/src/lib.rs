@@ -14,6 +14,8 @@ pub mod error;
 pub mod grpc;
 pub mod identities;
 pub mod keys;
+pub mod mail;
+pub mod mail_sender;
 pub mod oidc;
 pub mod passwords;
 pub mod revocations;

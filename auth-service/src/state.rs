@@ -36,6 +36,8 @@ pub struct AppState {
     pub wechat: Option<crate::wechat::WechatClient>,
     /// OpenID Connect providers.
     pub oidc: crate::oidc::OidcProviders,
+    /// The mail outbox's backlog, as the sender last counted it.
+    pub mail_backlog: crate::mail::Backlog,
 }
 
 impl std::fmt::Debug for AppState {

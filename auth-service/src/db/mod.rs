@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod devices;
 pub mod identities;
+pub mod mail_outbox;
+pub mod password_resets;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod service_accounts;

@@ -7,6 +7,7 @@ mod audit_pages;
 mod change_password;
 pub mod client;
 pub mod convert;
+mod forgot_password;
 mod get_jwks;
 mod get_me;
 mod issue_service_token;
@@ -20,7 +21,9 @@ mod login_with_wechat;
 mod logout;
 mod refresh;
 mod register;
+mod reset_password;
 mod revoke_device;
+mod revoke_other_sessions;
 mod revoke_session;
 mod start_oidc_login;
 mod unlink_identity;
@@ -56,6 +59,26 @@ impl AuthService for AuthApi {
         let client = ClientInfo::from_request(&request);
         Ok(Response::new(
             register::register(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn forgot_password(
+        &self,
+        request: Request<pb::ForgotPasswordRequest>,
+    ) -> Result<Response<pb::ForgotPasswordResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            forgot_password::forgot_password(&self.state, request.into_inner(), client).await?,
+        ))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        Ok(Response::new(
+            reset_password::reset_password(&self.state, request.into_inner(), client).await?,
         ))
     }
 
@@ -203,6 +226,17 @@ impl AuthService for AuthApi {
         Ok(Response::new(
             revoke_session::revoke_session(&self.state, &caller, request.into_inner(), client)
                 .await?,
+        ))
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        request: Request<pb::RevokeOtherSessionsRequest>,
+    ) -> Result<Response<pb::RevokeOtherSessionsResponse>, Status> {
+        let client = ClientInfo::from_request(&request);
+        let caller = access::caller(&request)?.clone();
+        Ok(Response::new(
+            revoke_other_sessions::revoke_other_sessions(&self.state, &caller, client).await?,
         ))
     }
 

@@ -15,6 +15,7 @@ mod login;
 mod logs;
 mod me;
 mod oidc;
+mod password_reset;
 mod refresh;
 mod register;
 mod revocations;

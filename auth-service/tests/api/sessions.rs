@@ -207,3 +207,64 @@ async fn a_taken_username_or_a_bad_avatar_is_refused() {
         .unwrap_err();
     assert_eq!(violated_field(&status).as_deref(), Some("avatar"));
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_else_ends_every_other_session_and_keeps_this_one() {
+    let app = spawn_app().await;
+    app.register("ada@example.com", PASSWORD, "").await.unwrap();
+    app.register("grace@example.com", PASSWORD, "")
+        .await
+        .unwrap();
+    let phone = app.login_email("ada@example.com", PASSWORD).await.unwrap();
+    let tablet = app.login_email("ada@example.com", PASSWORD).await.unwrap();
+    let laptop = app.login_email("ada@example.com", PASSWORD).await.unwrap();
+    let grace = app
+        .login_email("grace@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let revoked = app
+        .auth
+        .clone()
+        .revoke_other_sessions(authorized(
+            &laptop.access_token,
+            pb::RevokeOtherSessionsRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .revoked_sessions;
+    assert_eq!(revoked, 2);
+    for other in [&phone, &tablet] {
+        let token = other.access_token.clone();
+        assert!(
+            eventually(std::time::Duration::from_secs(1), || async {
+                app.get_me(Some(&token)).await.is_err()
+            })
+            .await,
+            "refused within a second"
+        );
+        assert_eq!(
+            app.refresh(&other.refresh_token).await.unwrap_err().code(),
+            Code::Unauthenticated
+        );
+    }
+    assert!(app.get_me(Some(&laptop.access_token)).await.is_ok());
+    assert!(
+        app.get_me(Some(&grace.access_token)).await.is_ok(),
+        "another user is untouched"
+    );
+    app.refresh(&laptop.refresh_token).await.unwrap();
+    // Once more: nothing left to end.
+    let again = app
+        .auth
+        .clone()
+        .revoke_other_sessions(authorized(
+            &laptop.access_token,
+            pb::RevokeOtherSessionsRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .revoked_sessions;
+    assert_eq!(again, 0);
+}

@@ -21,6 +21,8 @@ pub fn auth(database_url: &str, signing_key: &Path) -> auth_service::Config {
     config.database_pool_size = 4;
     config.bcrypt_cost = 4;
     config.forwarding_key = Some(forwarding_key());
+    // Mail (when a test gives a mail server) leaves within moments.
+    config.mail.poll_interval = std::time::Duration::from_millis(20);
     config
 }
 

@@ -23,6 +23,7 @@
 //!   cluster, and SQL access to it.
 //! - [`fixtures`]: the password of every test user, the gateway's secret,
 //!   requests with a token or as the gateway forwards them.
+//! - [`mail`]: a real SMTP server on loopback, and the mail it received.
 //!
 //! Dependencies run one way: `stack` uses `configs`, `database` and
 //! `fixtures`; `configs` uses `fixtures`; nothing here is used by a service.
@@ -30,6 +31,7 @@
 pub mod configs;
 pub mod database;
 pub mod fixtures;
+pub mod mail;
 pub mod running;
 pub mod stack;
 

@@ -58,6 +58,10 @@ async fn run() -> anyhow::Result<()> {
     } else {
         None
     };
+    // Without a mail server, mail lands in .devstack/mail/ as .eml files.
+    if auth.mail.smtp_url.is_none() && auth.mail.dir.is_none() {
+        auth.mail.dir = Some(dir.join("mail"));
+    }
     if env.optional("JWT_SIGNING_KEY_PATH").is_none() {
         auth.signing_key_path = dir.join("keys/signing-key.pem");
         auth.generate_signing_key = true;
